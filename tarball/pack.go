@@ -1,0 +1,381 @@
+package tarball
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/pgzip"
+)
+
+// Defaults used when the corresponding option is zero.
+const (
+	// DefaultLevel is the gzip level Pack uses when PackOptions.Level is 0.
+	DefaultLevel = 6
+	// DefaultBlockSize is the pgzip block size used when PackOptions.BlockSize
+	// or UnpackOptions.BlockSize is 0.
+	DefaultBlockSize = 1 << 20
+	// progressEvery is how many bytes pass between two progress callbacks.
+	progressEvery = 8 << 20
+	// copyBufferSize is the size of the buffer files are read into.
+	copyBufferSize = 1 << 20
+)
+
+// PackOptions tunes Pack. The zero value (or nil) is a good default.
+type PackOptions struct {
+	// Files are base names inside the directory, in archive order. Nil
+	// means every regular file of the directory in natural order (0.vhd,
+	// 1.vhd, ..., 10.vhd); symbolic links and subdirectories are left out.
+	Files []string
+	// Level is the gzip level, 1 (fastest) to 9 (smallest); 0 means 6.
+	Level int
+	// Concurrency is how many pgzip blocks may be compressed at once;
+	// 0 means runtime.GOMAXPROCS(0).
+	Concurrency int
+	// BlockSize is the pgzip block size in bytes; 0 means DefaultBlockSize.
+	BlockSize int
+	// Progress, if not nil, is called at the start and end of each entry
+	// and every few MiB in between, from the calling goroutine.
+	Progress func(Progress)
+	// BeforeFinish, if not nil, is called after all entries are written
+	// and before the tar and gzip trailers. If it returns an error Pack
+	// returns that error and leaves the stream unterminated.
+	BeforeFinish func() error
+	// Logger receives debug records; nil means silent.
+	Logger *slog.Logger
+}
+
+// PackResult describes a finished archive.
+type PackResult struct {
+	// Files lists the archived files in archive order.
+	Files []FileInfo
+	// BytesIn is the sum of the file sizes.
+	BytesIn int64
+	// BytesOut is the number of compressed bytes written.
+	BytesOut int64
+}
+
+// FileInfo names one file of an archive and its size in bytes.
+type FileInfo struct {
+	Name string
+	Size int64
+}
+
+// Progress reports how far Pack or Unpack has got.
+type Progress struct {
+	// Entry is the name of the entry being copied (without "./").
+	Entry string
+	// EntryDone and EntrySize are bytes of Entry copied so far and its size.
+	EntryDone, EntrySize int64
+	// Done is the number of logical (uncompressed) file bytes copied so
+	// far; Total is the sum of all file sizes, or 0 when it is unknown
+	// (Unpack).
+	Done, Total int64
+	// Compressed is the number of compressed bytes written (Pack) or read
+	// (Unpack) so far.
+	Compressed int64
+}
+
+// Pack writes the named regular files of dir to w as a gzip-compressed GNU
+// tar archive: first a "./" directory entry, then "./NAME" for each file.
+//
+// Each file's size is taken once with fstat before its header is written;
+// a file that grows or shrinks while it is copied fails with ErrSizeChanged.
+// On any error, including cancellation of ctx, Pack stops without writing
+// the tar end-of-archive blocks or the gzip trailer, so a receiver sees a
+// truncated stream rather than a complete, shorter archive. Pack returns
+// only after every background write to w has finished.
+func Pack(ctx context.Context, w io.Writer, dir string, opts *PackOptions) (*PackResult, error) {
+	var o PackOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Level == 0 {
+		o.Level = DefaultLevel
+	}
+	if o.Level < 1 || o.Level > 9 {
+		return nil, fmt.Errorf("tarball: gzip level %d out of range 1-9", o.Level)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if o.BlockSize <= 0 {
+		o.BlockSize = DefaultBlockSize
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tarball: pack: %w", err)
+	}
+	defer root.Close()
+	dirInfo, err := root.Stat(".")
+	if err != nil {
+		return nil, fmt.Errorf("tarball: pack: %w", err)
+	}
+
+	names := o.Files
+	if names == nil {
+		if names, err = regularFiles(root); err != nil {
+			return nil, fmt.Errorf("tarball: pack: listing %s: %w", dir, err)
+		}
+	}
+	files, err := openAll(root, names)
+	defer func() {
+		for _, f := range files {
+			f.file.Close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+
+	out := &gateWriter{w: w}
+	gz, err := pgzip.NewWriterLevel(out, o.Level)
+	if err != nil {
+		return nil, fmt.Errorf("tarball: %w", err)
+	}
+	if err := gz.SetConcurrency(o.BlockSize, o.Concurrency); err != nil {
+		return nil, fmt.Errorf("tarball: %w", err)
+	}
+	p := &packer{ctx: ctx, tw: tar.NewWriter(gz), out: out, opts: &o, total: total, log: log}
+	// abort stops the stream without trailers: later writes to w fail, and
+	// Reset waits for pgzip's goroutines to drain.
+	abort := func(err error) (*PackResult, error) {
+		out.shut()
+		gz.Reset(io.Discard)
+		return nil, err
+	}
+
+	if err := p.tw.WriteHeader(&tar.Header{
+		Typeflag: tar.TypeDir,
+		Name:     "./",
+		Mode:     int64(dirInfo.Mode().Perm()),
+		ModTime:  dirInfo.ModTime().Truncate(time.Second),
+		Format:   tar.FormatGNU,
+	}); err != nil {
+		return abort(fmt.Errorf("tarball: writing root entry: %w", err))
+	}
+	res := &PackResult{}
+	for _, f := range files {
+		if err := p.copyFile(f); err != nil {
+			return abort(err)
+		}
+		res.Files = append(res.Files, FileInfo{Name: f.name, Size: f.size})
+		res.BytesIn += f.size
+	}
+	if o.BeforeFinish != nil {
+		if err := o.BeforeFinish(); err != nil {
+			return abort(err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return abort(err)
+	}
+	if err := p.tw.Close(); err != nil {
+		return abort(fmt.Errorf("tarball: finishing tar: %w", err))
+	}
+	if err := gz.Close(); err != nil {
+		return abort(fmt.Errorf("tarball: finishing gzip: %w", err))
+	}
+	res.BytesOut = out.n.Load()
+	log.Debug("tarball: packed", "dir", dir, "files", len(res.Files), "in", res.BytesIn, "out", res.BytesOut)
+	return res, nil
+}
+
+// packFile is a file opened and measured before anything is written.
+type packFile struct {
+	name string
+	file *os.File
+	size int64
+	info fs.FileInfo
+}
+
+// regularFiles lists the regular files at the top of root in natural order.
+func regularFiles(root *os.Root) ([]string, error) {
+	d, err := root.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		switch {
+		case naturalLess(a, b):
+			return -1
+		case naturalLess(b, a):
+			return 1
+		}
+		return 0
+	})
+	return names, nil
+}
+
+// openAll opens every named file and records its size once with fstat. It
+// returns the files opened so far even on error so the caller closes them.
+func openAll(root *os.Root, names []string) ([]packFile, error) {
+	seen := make(map[string]bool, len(names))
+	files := make([]packFile, 0, len(names))
+	for _, name := range names {
+		if err := checkName(name); err != nil {
+			return files, &EntryError{Name: name, Err: err}
+		}
+		if seen[name] {
+			return files, &EntryError{Name: name, Err: ErrDuplicate}
+		}
+		seen[name] = true
+		f, err := root.OpenFile(name, os.O_RDONLY|noFollow, 0)
+		if err != nil {
+			if li, lerr := root.Lstat(name); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+				err = ErrSymlink
+			}
+			return files, &EntryError{Name: name, Err: err}
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return files, &EntryError{Name: name, Err: err}
+		}
+		if !fi.Mode().IsRegular() {
+			f.Close()
+			return files, &EntryError{Name: name, Err: fmt.Errorf("%w: %v is not a regular file", ErrUnsupportedType, fi.Mode().Type())}
+		}
+		files = append(files, packFile{name: name, file: f, size: fi.Size(), info: fi})
+	}
+	return files, nil
+}
+
+// packer carries the state of one Pack call.
+type packer struct {
+	ctx   context.Context
+	tw    *tar.Writer
+	out   *gateWriter
+	opts  *PackOptions
+	log   *slog.Logger
+	buf   []byte
+	total int64
+	done  int64
+}
+
+func (p *packer) progress(f packFile, entryDone int64) {
+	if p.opts.Progress == nil {
+		return
+	}
+	p.opts.Progress(Progress{
+		Entry: f.name, EntryDone: entryDone, EntrySize: f.size,
+		Done: p.done, Total: p.total, Compressed: p.out.n.Load(),
+	})
+}
+
+// copyFile writes one header and exactly f.size bytes of data.
+func (p *packer) copyFile(f packFile) error {
+	fail := func(off int64, err error) error { return &EntryError{Name: f.name, Offset: off, Err: err} }
+	if err := p.ctx.Err(); err != nil {
+		return fail(0, err)
+	}
+	hdr := &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     "./" + f.name,
+		Size:     f.size,
+		Mode:     int64(f.info.Mode().Perm()),
+		ModTime:  f.info.ModTime().Truncate(time.Second),
+		Format:   tar.FormatGNU,
+	}
+	if err := p.tw.WriteHeader(hdr); err != nil {
+		return fail(0, fmt.Errorf("writing header: %w", err))
+	}
+	p.log.Debug("tarball: packing", "name", f.name, "size", f.size)
+	p.progress(f, 0)
+	if p.buf == nil {
+		p.buf = make([]byte, copyBufferSize)
+	}
+	var off int64
+	next := int64(progressEvery)
+	for off < f.size {
+		if err := p.ctx.Err(); err != nil {
+			return fail(off, err)
+		}
+		n := int(min(int64(len(p.buf)), f.size-off))
+		m, err := io.ReadFull(f.file, p.buf[:n])
+		if m > 0 {
+			if _, werr := p.tw.Write(p.buf[:m]); werr != nil {
+				return fail(off, fmt.Errorf("writing: %w", werr))
+			}
+			off += int64(m)
+			p.done += int64(m)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return fail(off, fmt.Errorf("%w: %d bytes when archiving began, only %d now", ErrSizeChanged, f.size, off))
+		}
+		if err != nil {
+			return fail(off, fmt.Errorf("reading: %w", err))
+		}
+		if off >= next {
+			p.progress(f, off)
+			next = off + progressEvery
+		}
+	}
+	// The file must end exactly where fstat said it would.
+	if m, _ := f.file.Read(p.buf[:1]); m > 0 {
+		return fail(off, fmt.Errorf("%w: grew beyond %d bytes", ErrSizeChanged, f.size))
+	}
+	if fi, err := f.file.Stat(); err == nil && fi.Size() != f.size {
+		return fail(off, fmt.Errorf("%w: %d bytes when archiving began, %d now", ErrSizeChanged, f.size, fi.Size()))
+	}
+	p.progress(f, off)
+	return nil
+}
+
+// gateWriter passes writes through to w and counts them until it is shut;
+// after that every write fails, so nothing more reaches w.
+type gateWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+	n      atomic.Int64
+}
+
+var errShut = errors.New("tarball: archive aborted")
+
+func (g *gateWriter) Write(b []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, errShut
+	}
+	n, err := g.w.Write(b)
+	g.n.Add(int64(n))
+	return n, err
+}
+
+func (g *gateWriter) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}

@@ -1,0 +1,488 @@
+package tarball
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/klauspost/pgzip"
+)
+
+// Default limits used when the corresponding UnpackOptions field is zero.
+const (
+	// DefaultMaxEntries is the default for UnpackOptions.MaxEntries.
+	DefaultMaxEntries = 64
+	// DefaultMaxFileSize is the default for UnpackOptions.MaxFileSize:
+	// 2100 GiB, room for a fully allocated 2040 GiB dynamic VHD.
+	DefaultMaxFileSize = 2100 << 30
+	// DefaultMaxTotalSize is the default for UnpackOptions.MaxTotalSize.
+	DefaultMaxTotalSize = 16 << 40
+	// MetadataAllowance is how many decompressed bytes beyond the declared
+	// entry sizes (tar headers, PAX records, padding, trailing blocks)
+	// Unpack reads before it refuses the archive with ErrTotalTooLarge.
+	MetadataAllowance = 64 << 20
+	// DefaultReadAhead is the default for UnpackOptions.Concurrency.
+	DefaultReadAhead = 8
+	// holePage is the granularity of hole detection: aligned runs of this
+	// many zero bytes are not written.
+	holePage = 4096
+	// writebackEvery is how many bytes are written between two
+	// sync_file_range calls when UnpackOptions.Sync is set.
+	writebackEvery = 32 << 20
+)
+
+// UnpackOptions tunes Unpack. The zero value (or nil) applies the defaults.
+type UnpackOptions struct {
+	// Filter, if not nil, is called with each file's name (without "./")
+	// after the name and type have passed Unpack's own checks. It returns
+	// nil to accept the file, ErrSkip to read and discard its data, or any
+	// other error to refuse the archive.
+	Filter func(name string) error
+	// MaxEntries limits the number of entries; the first root entry "./"
+	// is not counted. 0 means DefaultMaxEntries.
+	MaxEntries int
+	// MaxFileSize limits each file's logical size in bytes. 0 means
+	// DefaultMaxFileSize.
+	MaxFileSize int64
+	// MaxTotalSize limits the sum of all entries' logical sizes (holes of
+	// sparse members and skipped entries included). 0 means
+	// DefaultMaxTotalSize.
+	MaxTotalSize int64
+	// Sync makes Unpack fsync each file and the directory before it
+	// returns; writeback is started during the copy so the fsync is short.
+	Sync bool
+	// Concurrency is how many decompressed blocks pgzip reads ahead; 0
+	// means DefaultReadAhead.
+	Concurrency int
+	// BlockSize is pgzip's read-ahead block size; 0 means DefaultBlockSize.
+	BlockSize int
+	// RawHook, if not nil, sees every compressed byte read from r, in
+	// order, for example to hash the stream. It may be called from another
+	// goroutine than Unpack's, but never concurrently, and not after Unpack
+	// returns. It must not keep p.
+	RawHook func(p []byte)
+	// Progress, if not nil, is called at the start and end of each entry
+	// and every few MiB in between, from the calling goroutine.
+	Progress func(Progress)
+	// Logger receives debug records; nil means silent.
+	Logger *slog.Logger
+}
+
+// UnpackResult describes an extracted archive.
+type UnpackResult struct {
+	// Files lists the files written, in archive order, without "./".
+	// Skipped entries are not listed.
+	Files []FileInfo
+	// Compressed is the number of bytes read from r.
+	Compressed int64
+	// Logical is the sum of the logical sizes of all entries, skipped
+	// entries included.
+	Logical int64
+}
+
+// Unpack reads a gzip-compressed tar archive from r into dir, which must be
+// an existing empty directory. Every file is created through an os.Root
+// opened on dir, so nothing outside dir is ever touched.
+//
+// An entry is accepted when its name, after dropping one leading "./", is a
+// single local path element (see filepath.IsLocal), valid UTF-8 without NUL,
+// not seen before, and accepted by opts.Filter, and when it is a regular
+// file (GNU sparse members included). The root entry "./" is ignored, and
+// the mode of dir is left alone. Files are created exclusively with mode
+// 0644; aligned runs of zero bytes become holes. Anything else is refused
+// with an *EntryError wrapping one of this package's sentinel errors.
+//
+// Unpack reads r to its end, so a hash taken by opts.RawHook covers the whole
+// stream, and it verifies the gzip checksums before it returns success. On
+// any error it removes every file it created.
+func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (res *UnpackResult, err error) {
+	var o UnpackOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.MaxFileSize <= 0 {
+		o.MaxFileSize = DefaultMaxFileSize
+	}
+	if o.MaxTotalSize <= 0 {
+		o.MaxTotalSize = DefaultMaxTotalSize
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultReadAhead
+	}
+	if o.BlockSize <= 0 {
+		o.BlockSize = DefaultBlockSize
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tarball: unpack: %w", err)
+	}
+	defer root.Close()
+	if err := checkEmpty(root); err != nil {
+		return nil, fmt.Errorf("tarball: unpack into %s: %w", dir, err)
+	}
+
+	u := &unpacker{ctx: ctx, root: root, opts: &o, log: log, seen: map[string]bool{}}
+	defer func() {
+		if err != nil {
+			u.removeCreated()
+		}
+	}()
+	u.raw = &rawReader{r: r, hook: o.RawHook}
+	gz, err := pgzip.NewReaderN(u.raw, o.BlockSize, o.Concurrency)
+	if err != nil {
+		return nil, fmt.Errorf("tarball: unpack: reading gzip header: %w", err)
+	}
+	defer gz.Close()
+	u.stream = &streamReader{r: gz, ctx: ctx, limit: MetadataAllowance}
+	tr := tar.NewReader(u.stream)
+
+	res = &UnpackResult{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil && !(errors.Is(err, tar.ErrInsecurePath) && hdr != nil) {
+			return nil, u.streamError(err)
+		}
+		fi, err := u.entry(tr, hdr)
+		if err != nil {
+			return nil, err
+		}
+		if fi != nil {
+			res.Files = append(res.Files, *fi)
+		}
+	}
+	// Read the rest (tar padding, further gzip members) so that the gzip
+	// checksums are verified and RawHook sees the whole stream.
+	if _, err := io.Copy(io.Discard, u.stream); err != nil {
+		return nil, u.streamError(err)
+	}
+	if err := gz.Close(); err != nil {
+		return nil, u.streamError(err)
+	}
+	if o.Sync {
+		if err := u.syncDir(); err != nil {
+			return nil, fmt.Errorf("tarball: unpack: syncing %s: %w", dir, err)
+		}
+	}
+	res.Compressed = u.raw.n.Load()
+	res.Logical = u.logical
+	log.Debug("tarball: unpacked", "dir", dir, "files", len(res.Files), "compressed", res.Compressed, "logical", res.Logical)
+	return res, nil
+}
+
+// checkEmpty reports ErrNotEmpty unless root has no entries.
+func checkEmpty(root *os.Root) error {
+	d, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(1)
+	if len(names) > 0 {
+		return ErrNotEmpty
+	}
+	if err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// unpacker carries the state of one Unpack call.
+type unpacker struct {
+	ctx     context.Context
+	root    *os.Root
+	opts    *UnpackOptions
+	log     *slog.Logger
+	raw     *rawReader
+	stream  *streamReader
+	seen    map[string]bool
+	created []string
+	entries int
+	roots   int
+	logical int64
+	// streamData is how many decompressed bytes were entry data; the
+	// rest of the stream counts against MetadataAllowance.
+	streamData int64
+	last       string
+	buf        []byte
+	zero       []byte
+}
+
+// streamError wraps an error that came from reading the archive itself.
+func (u *unpacker) streamError(err error) error {
+	return &EntryError{Name: u.last, Err: fmt.Errorf("reading archive: %w", err)}
+}
+
+// entryName drops one leading "./" and, for directories, one trailing "/".
+// It reports whether the entry is the archive's root.
+func entryName(hdr *tar.Header) (name string, isRoot bool) {
+	name = strings.TrimPrefix(hdr.Name, "./")
+	if hdr.Typeflag == tar.TypeDir {
+		name = strings.TrimSuffix(name, "/")
+		if name == "" || name == "." {
+			return name, true
+		}
+	}
+	return name, false
+}
+
+// entry vets one header and writes or skips its data.
+func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) (*FileInfo, error) {
+	u.last = hdr.Name
+	fail := func(err error) error { return &EntryError{Name: hdr.Name, Err: err} }
+	name, isRoot := entryName(hdr)
+	if isRoot {
+		u.roots++
+	}
+	if !isRoot || u.roots > 1 {
+		u.entries++
+		if u.entries > u.opts.MaxEntries {
+			return nil, fail(fmt.Errorf("%w: more than %d", ErrTooManyEntries, u.opts.MaxEntries))
+		}
+	}
+	if isRoot {
+		return nil, nil
+	}
+	if err := checkName(name); err != nil {
+		return nil, fail(err)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeGNUSparse:
+	case tar.TypeSymlink:
+		return nil, fail(ErrSymlink)
+	case tar.TypeLink:
+		return nil, fail(ErrHardLink)
+	case tar.TypeChar, tar.TypeBlock:
+		return nil, fail(ErrDevice)
+	case tar.TypeFifo:
+		return nil, fail(ErrFIFO)
+	default:
+		return nil, fail(fmt.Errorf("%w: type %q", ErrUnsupportedType, hdr.Typeflag))
+	}
+	if u.seen[name] {
+		return nil, fail(ErrDuplicate)
+	}
+	u.seen[name] = true
+	skip := false
+	if u.opts.Filter != nil {
+		switch err := u.opts.Filter(name); {
+		case err == nil:
+		case errors.Is(err, ErrSkip):
+			skip = true
+		default:
+			return nil, fail(err)
+		}
+	}
+	if hdr.Size > u.opts.MaxFileSize {
+		return nil, fail(fmt.Errorf("%w: %d bytes, limit %d", ErrFileTooLarge, hdr.Size, u.opts.MaxFileSize))
+	}
+	if hdr.Size > u.opts.MaxTotalSize-u.logical {
+		return nil, fail(fmt.Errorf("%w: more than %d bytes", ErrTotalTooLarge, u.opts.MaxTotalSize))
+	}
+	// The decompressed stream may hold this entry's data and what is left
+	// of the metadata allowance, no more.
+	u.stream.limit = u.streamData + hdr.Size + MetadataAllowance
+	before := u.stream.n
+	defer func() {
+		u.streamData += u.stream.n - before
+		u.stream.limit = u.streamData + MetadataAllowance
+	}()
+	if u.buf == nil {
+		u.buf = make([]byte, copyBufferSize)
+		u.zero = make([]byte, holePage)
+	}
+	if skip {
+		u.log.Debug("tarball: skipping", "name", name, "size", hdr.Size)
+		return nil, u.copyEntry(tr, hdr, name, nil)
+	}
+	u.log.Debug("tarball: extracting", "name", name, "size", hdr.Size)
+	f, err := u.root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY|noFollow, 0o644)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			err = fmt.Errorf("%w: %w", ErrDuplicate, err)
+		}
+		return nil, fail(err)
+	}
+	u.created = append(u.created, name)
+	err = setMode(f, 0o644)
+	if err == nil {
+		err = u.copyEntry(tr, hdr, name, f)
+	} else {
+		err = fail(err)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = &EntryError{Name: hdr.Name, Offset: hdr.Size, Err: cerr}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &FileInfo{Name: name, Size: hdr.Size}, nil
+}
+
+// copyEntry copies the entry's data into f, or discards it when f is nil,
+// counting logical bytes and leaving aligned zero pages as holes.
+func (u *unpacker) copyEntry(tr *tar.Reader, hdr *tar.Header, name string, f *os.File) error {
+	var off, synced int64
+	fail := func(err error) error { return &EntryError{Name: hdr.Name, Offset: off, Err: err} }
+	u.progress(name, 0, hdr.Size)
+	next := int64(progressEvery)
+	for off < hdr.Size {
+		n, err := io.ReadFull(tr, u.buf[:min(int64(len(u.buf)), hdr.Size-off)])
+		if n > 0 {
+			u.logical += int64(n)
+			if u.logical > u.opts.MaxTotalSize {
+				return fail(ErrTotalTooLarge)
+			}
+			if f != nil {
+				if werr := writeSparse(f, u.buf[:n], off, u.zero); werr != nil {
+					return fail(werr)
+				}
+			}
+			off += int64(n)
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fail(fmt.Errorf("reading archive: %w", err))
+		}
+		if f != nil && u.opts.Sync && off-synced >= writebackEvery {
+			if err := startWriteback(f, synced, off-synced); err != nil {
+				return fail(fmt.Errorf("starting writeback: %w", err))
+			}
+			synced = off
+		}
+		if off >= next {
+			u.progress(name, off, hdr.Size)
+			next = off + progressEvery
+		}
+	}
+	if f != nil {
+		// Trailing holes were never written; give the file its full size.
+		if err := f.Truncate(hdr.Size); err != nil {
+			return fail(err)
+		}
+		if u.opts.Sync {
+			if err := f.Sync(); err != nil {
+				return fail(fmt.Errorf("fsync: %w", err))
+			}
+		}
+	}
+	u.progress(name, off, hdr.Size)
+	return nil
+}
+
+func (u *unpacker) progress(name string, done, size int64) {
+	if u.opts.Progress == nil {
+		return
+	}
+	u.opts.Progress(Progress{
+		Entry: name, EntryDone: done, EntrySize: size,
+		Done: u.logical, Compressed: u.raw.n.Load(),
+	})
+}
+
+// writeSparse writes p at off, skipping every holePage-aligned page of
+// zeros so that it stays a hole. off must be a multiple of holePage.
+func writeSparse(f *os.File, p []byte, off int64, zero []byte) error {
+	start := -1 // start of the pending run of data pages
+	for i := 0; i < len(p); i += holePage {
+		page := p[i:min(i+holePage, len(p))]
+		if string(page) == string(zero[:len(page)]) {
+			if start >= 0 {
+				if _, err := f.WriteAt(p[start:i], off+int64(start)); err != nil {
+					return err
+				}
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		if _, err := f.WriteAt(p[start:], off+int64(start)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (u *unpacker) syncDir() error {
+	d, err := u.root.Open(".")
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return syncDir(d)
+}
+
+// removeCreated removes every file this Unpack created; it runs on error.
+func (u *unpacker) removeCreated() {
+	for _, name := range u.created {
+		if err := u.root.Remove(name); err != nil {
+			u.log.Warn("tarball: removing partial file", "name", name, "err", err)
+		}
+	}
+}
+
+// rawReader counts the compressed bytes and shows them to the hook.
+type rawReader struct {
+	r    io.Reader
+	hook func([]byte)
+	n    atomic.Int64
+}
+
+func (r *rawReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.n.Add(int64(n))
+		if r.hook != nil {
+			r.hook(p[:n])
+		}
+	}
+	return n, err
+}
+
+// streamReader sits between gzip and tar. It stops at limit decompressed
+// bytes, whatever the tar reader asks for (long PAX records, endless
+// padding), and checks ctx on every read.
+type streamReader struct {
+	r     io.Reader
+	ctx   context.Context
+	n     int64
+	limit int64
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if s.n >= s.limit {
+		return 0, fmt.Errorf("%w: more than %d decompressed bytes beyond the declared entry sizes", ErrTotalTooLarge, int64(MetadataAllowance))
+	}
+	if int64(len(p)) > s.limit-s.n {
+		p = p[:s.limit-s.n]
+	}
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	return n, err
+}
