@@ -271,6 +271,19 @@ func openAll(root *os.Root, names []string) ([]packFile, error) {
 	return files, nil
 }
 
+// fileHeader is the header Pack writes for a file: GNU format, as GNU tar
+// writes by default, so sizes of 8 GiB and more are stored in base-256.
+func fileHeader(name string, size int64, info fs.FileInfo) *tar.Header {
+	return &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     "./" + name,
+		Size:     size,
+		Mode:     int64(info.Mode().Perm()),
+		ModTime:  info.ModTime().Truncate(time.Second),
+		Format:   tar.FormatGNU,
+	}
+}
+
 // packer carries the state of one Pack call.
 type packer struct {
 	ctx   context.Context
@@ -299,15 +312,7 @@ func (p *packer) copyFile(f packFile) error {
 	if err := p.ctx.Err(); err != nil {
 		return fail(0, err)
 	}
-	hdr := &tar.Header{
-		Typeflag: tar.TypeReg,
-		Name:     "./" + f.name,
-		Size:     f.size,
-		Mode:     int64(f.info.Mode().Perm()),
-		ModTime:  f.info.ModTime().Truncate(time.Second),
-		Format:   tar.FormatGNU,
-	}
-	if err := p.tw.WriteHeader(hdr); err != nil {
+	if err := p.tw.WriteHeader(fileHeader(f.name, f.size, f.info)); err != nil {
 		return fail(0, fmt.Errorf("writing header: %w", err))
 	}
 	p.log.Debug("tarball: packing", "name", f.name, "size", f.size)

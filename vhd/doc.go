@@ -1,0 +1,46 @@
+// Package vhd reads, checks, creates and modifies Virtual Hard Disk (VHD)
+// images as XenServer's blktap writes and reads them.
+//
+// # The format
+//
+// A VHD is a sequence of 512-byte sectors with big-endian integers. Every VHD
+// ends with a 512-byte [Footer] that names the disk type, the virtual size, a
+// UUID and a checksum. A fixed disk is the raw virtual disk followed by that
+// footer. Dynamic and differencing disks keep a copy of the footer at offset 0,
+// a 1024-byte dynamic disk [Header] (at 512 in files blktap writes), and a
+// block allocation table (BAT) of 32-bit sector offsets, one per block of
+// [Header.BlockSize] bytes (2 MiB in practice). An allocated block is a sector
+// bitmap, one bit per data sector with the most significant bit first,
+// followed by the block's data sectors; blktap aligns the data of each block
+// to 4 KiB. A sector whose bit is clear reads as zeros on a dynamic disk and
+// from the parent on a differencing disk.
+//
+// A differencing disk names its parent three ways: the parent's footer UUID
+// and the parent file's modification time in the header, the parent's base
+// name in UTF-16BE in the header, and up to eight [ParentLocator] entries
+// whose data holds a path. blktap writes three relative locators, MacX
+// ("file://./p.vhd" in UTF-8) and W2ku and W2ru (".\p.vhd" in UTF-16LE).
+// This package decodes locators but never opens a path it decoded from a
+// file: resolving them is the job of a [ParentOpener], which the chain
+// package provides.
+//
+// blktap adds two extensions: byte 85 of the footer is the "hidden" flag
+// that marks interior nodes of a snapshot chain, and files whose creator is
+// "tap" keep a [Batmap] after the BAT, one bit per block that is set when the
+// block is fully written, with a one-byte "marker" in its header.
+//
+// # Using the package
+//
+// [Open] and [New] read a file, falling back from the primary footer to a
+// 511-byte short footer and then to the backup copy at offset 0, as blktap
+// does; [File.FooterSource] says which copy was used. Every size and count
+// read from the file is checked against the file's size before memory is
+// allocated for it. [File.Check] applies every rule blktap's vhd-util check
+// applies and reports all problems at once. [Create] makes fixed, dynamic and
+// differencing disks with blktap's layout, [File.WriteAt] and [File.ReadAt]
+// access the virtual disk, and [File.SetHidden] and [File.SetParent] change a
+// disk's flags and parent.
+//
+// The package is safe for concurrent reads of one [File]; writes must not run
+// concurrently with other calls on the same File.
+package vhd

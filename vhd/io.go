@@ -1,0 +1,465 @@
+package vhd
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// dataAlign is the alignment blktap gives the data region of new blocks.
+const dataAlign = 4096
+
+// prepare loads the BAT and batmap of a dynamic disk before I/O.
+func (f *File) prepare() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return ErrClosed
+	}
+	if f.Header == nil {
+		return nil
+	}
+	if _, err := f.loadBAT(); err != nil {
+		return err
+	}
+	if _, err := f.loadBatmap(); err != nil && err != ErrNoBatmap {
+		return err
+	}
+	return nil
+}
+
+// ReadAt reads len(p) bytes of the virtual disk at off. Sectors a dynamic
+// disk does not hold read as zeros; sectors a differencing disk does not
+// hold are read from the parent attached with [File.AttachParent] (zeros
+// past the parent's end). It returns io.EOF when the read reaches the end of
+// the virtual disk.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("vhd: ReadAt at negative offset %d: %w", off, ErrOutOfRange)
+	}
+	vsize := f.VirtualSize()
+	if off >= vsize {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	var eof error
+	if int64(len(p)) > vsize-off {
+		p = p[:vsize-off]
+		eof = io.EOF
+	}
+	if err := f.prepare(); err != nil {
+		return 0, err
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.Header == nil {
+		if err := f.readFull(p, off); err != nil {
+			return 0, err
+		}
+		return len(p), eof
+	}
+	bs := int64(f.Header.BlockSize)
+	done := 0
+	for done < len(p) {
+		pos := off + int64(done)
+		blk, within := pos/bs, pos%bs
+		n := int(min(int64(len(p)-done), bs-within))
+		if err := f.readBlock(p[done:done+n], blk, within); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, eof
+}
+
+// blockEntry returns the BAT entry of block blk, Unallocated past the BAT.
+func (f *File) blockEntry(blk int64) uint32 {
+	if blk >= int64(len(f.bat)) {
+		return Unallocated
+	}
+	return f.bat[blk]
+}
+
+// readBlock reads p from block blk at byte offset within. The caller holds f.mu.
+func (f *File) readBlock(p []byte, blk, within int64) error {
+	entry := f.blockEntry(blk)
+	vpos := blk*int64(f.Header.BlockSize) + within
+	if entry == Unallocated {
+		return f.readAbsent(p, vpos)
+	}
+	dataOff := (int64(entry) + f.Header.bitmapSectors()) * SectorSize
+	if f.batmap != nil && f.batmap.Full(blk) {
+		return f.readFull(p, dataOff+within)
+	}
+	bitmap, err := f.readBitmap(entry)
+	if err != nil {
+		return err
+	}
+	// Walk runs of sectors whose bits agree.
+	for i := 0; i < len(p); {
+		sec := (within + int64(i)) / SectorSize
+		set := bitSet(bitmap, sec)
+		j := i
+		for j < len(p) {
+			s := (within + int64(j)) / SectorSize
+			if bitSet(bitmap, s) != set {
+				break
+			}
+			j = int(min(int64(len(p)), (s+1)*SectorSize-within))
+		}
+		var err error
+		if set {
+			err = f.readFull(p[i:j], dataOff+within+int64(i))
+		} else {
+			err = f.readAbsent(p[i:j], vpos+int64(i))
+		}
+		if err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// readAbsent fills p with what a sector the file does not hold reads as.
+func (f *File) readAbsent(p []byte, vpos int64) error {
+	if f.Footer.DiskType != DiskDifferencing {
+		clear(p)
+		return nil
+	}
+	if f.parent == nil {
+		return fmt.Errorf("vhd: %s: reading virtual offset %d: %w", f.name, vpos, ErrNoParentReader)
+	}
+	n, err := f.parent.ReadAt(p, vpos)
+	if err == io.EOF || (err == nil && n < len(p)) {
+		clear(p[n:])
+		return nil
+	}
+	return err
+}
+
+func (f *File) readBitmap(entry uint32) ([]byte, error) {
+	b := make([]byte, f.Header.bitmapSectors()*SectorSize)
+	if err := f.readFull(b, int64(entry)*SectorSize); err != nil {
+		return nil, fmt.Errorf("vhd: %s: reading bitmap at sector %#x: %w", f.name, entry, err)
+	}
+	return b, nil
+}
+
+func bitSet(bitmap []byte, i int64) bool { return bitmap[i/8]&(0x80>>(i%8)) != 0 }
+func setBit(bitmap []byte, i int64)      { bitmap[i/8] |= 0x80 >> (i % 8) }
+
+// WriteAt writes p to the virtual disk at off, allocating blocks at the end
+// of the data as blktap does (data 4 KiB-aligned, new blocks zero-filled)
+// and moving the primary footer behind them. A partial-sector write to a
+// sector a differencing disk does not hold yet merges with the parent's
+// data, which needs [File.AttachParent]. Writes past the virtual size fail
+// with [ErrOutOfRange].
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	if f.w == nil {
+		return 0, fmt.Errorf("vhd: %s: %w", f.name, ErrReadOnly)
+	}
+	if f.Footer.Disabled() {
+		return 0, fmt.Errorf("vhd: %s: %w", f.name, ErrDisabled)
+	}
+	if off < 0 || off > f.VirtualSize() || int64(len(p)) > f.VirtualSize()-off {
+		return 0, fmt.Errorf("vhd: %s: write of %d bytes at %d past virtual size %d: %w", f.name, len(p), off, f.VirtualSize(), ErrOutOfRange)
+	}
+	if err := f.prepare(); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Header == nil {
+		return f.w.WriteAt(p, off)
+	}
+	bs := int64(f.Header.BlockSize)
+	done := 0
+	for done < len(p) {
+		pos := off + int64(done)
+		blk, within := pos/bs, pos%bs
+		n := int(min(int64(len(p)-done), bs-within))
+		if err := f.writeBlock(p[done:done+n], blk, within); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// writeBlock writes p into block blk at byte offset within. The caller holds f.mu.
+func (f *File) writeBlock(p []byte, blk, within int64) error {
+	h := f.Header
+	bs := int64(h.BlockSize)
+	bmBytes := h.bitmapSectors() * SectorSize
+	if blk >= int64(len(f.bat)) {
+		return formatErr(f.name, "BAT", "", int64(h.TableOffset), ErrTooLarge, "block %d is past the %d BAT entries", blk, len(f.bat))
+	}
+	entry := f.bat[blk]
+	var bitmap []byte
+	if entry == Unallocated {
+		var err error
+		if entry, err = f.allocateBlock(blk); err != nil {
+			return err
+		}
+		bitmap = make([]byte, bmBytes)
+	} else {
+		var err error
+		if bitmap, err = f.readBitmap(entry); err != nil {
+			return err
+		}
+	}
+	dataOff := (int64(entry))*SectorSize + bmBytes
+	vblock := blk * bs
+
+	// Widen p to whole sectors, merging the edges with what they read as now.
+	first := within / SectorSize
+	last := (within + int64(len(p)) - 1) / SectorSize
+	buf := p
+	start := within
+	if within%SectorSize != 0 || (within+int64(len(p)))%SectorSize != 0 {
+		buf = make([]byte, (last-first+1)*SectorSize)
+		start = first * SectorSize
+		for _, s := range []int64{first, last} {
+			sec := buf[(s-first)*SectorSize : (s-first+1)*SectorSize]
+			var err error
+			if bitSet(bitmap, s) {
+				err = f.readFull(sec, dataOff+s*SectorSize)
+			} else {
+				err = f.readAbsent(sec, vblock+s*SectorSize)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		copy(buf[within-start:], p)
+	}
+	if _, err := f.w.WriteAt(buf, dataOff+start); err != nil {
+		return err
+	}
+	changed := false
+	for s := first; s <= last; s++ {
+		if !bitSet(bitmap, s) {
+			setBit(bitmap, s)
+			changed = true
+		}
+	}
+	if changed {
+		if _, err := f.w.WriteAt(bitmap, int64(entry)*SectorSize); err != nil {
+			return err
+		}
+	}
+	if f.bat[blk] == Unallocated {
+		if err := f.writeBATEntry(blk, entry); err != nil {
+			return err
+		}
+	}
+	if changed && f.batmap != nil && !f.batmap.Full(blk) && bitmapFull(bitmap, bs/SectorSize) {
+		return f.markFull(blk)
+	}
+	return nil
+}
+
+func bitmapFull(bitmap []byte, sectors int64) bool {
+	for i := int64(0); i < sectors/8; i++ {
+		if bitmap[i] != 0xFF {
+			return false
+		}
+	}
+	for i := sectors &^ 7; i < sectors; i++ {
+		if !bitSet(bitmap, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// allocateBlock places block blk at the end of the data with its data region
+// 4 KiB-aligned, writes the footer behind it and zeroes the space it takes
+// from the old file; the BAT entry is written by the caller once the block
+// holds its data. The caller holds f.mu.
+func (f *File) allocateBlock(blk int64) (uint32, error) {
+	h := f.Header
+	eod, err := f.endOfData()
+	if err != nil {
+		return 0, err
+	}
+	bmBytes := h.bitmapSectors() * SectorSize
+	bitmapOff := (eod+bmBytes+dataAlign-1)/dataAlign*dataAlign - bmBytes
+	end := bitmapOff + bmBytes + int64(h.BlockSize)
+	if bitmapOff/SectorSize >= Unallocated {
+		return 0, fmt.Errorf("vhd: %s: block %d would lie past 2 TiB: %w", f.name, blk, ErrTooLarge)
+	}
+	// The new footer first: until the BAT points at the block, a crash
+	// leaves a valid file with a little unused space.
+	if err := f.writeFooterAt(end); err != nil {
+		return 0, err
+	}
+	// Zero what of the block's space the old file held (the old footer,
+	// perhaps trailing bytes); the rest of the file is new and reads as zeros.
+	if zeroEnd := min(f.size, end); zeroEnd > eod {
+		if err := f.writeZeros(eod, zeroEnd-eod); err != nil {
+			return 0, err
+		}
+	}
+	f.size = max(f.size, end+FooterSize)
+	f.eod = end
+	return uint32(bitmapOff / SectorSize), nil
+}
+
+func (f *File) writeZeros(off, n int64) error {
+	zero := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		k := min(n, int64(len(zero)))
+		if _, err := f.w.WriteAt(zero[:k], off); err != nil {
+			return err
+		}
+		off += k
+		n -= k
+	}
+	return nil
+}
+
+// writeBATEntry stores entry for block blk, writing the BAT sector that holds it.
+func (f *File) writeBATEntry(blk int64, entry uint32) error {
+	f.bat[blk] = entry
+	first := blk &^ (SectorSize/4 - 1)
+	sec := make([]byte, SectorSize)
+	for i := range int64(SectorSize / 4) {
+		e := uint32(Unallocated)
+		if first+i < int64(len(f.bat)) {
+			e = f.bat[first+i]
+		} else {
+			e = 0 // padding past the last entry
+		}
+		binary.BigEndian.PutUint32(sec[4*i:], e)
+	}
+	off := int64(f.Header.TableOffset) + first*4
+	n := min(int64(SectorSize), int64(len(f.bat)-int(first))*4)
+	if f.Header.TableOffset%SectorSize != 0 {
+		// An unaligned BAT: write just this entry.
+		_, err := f.w.WriteAt(sec[(blk-first)*4:(blk-first)*4+4], off+(blk-first)*4)
+		return err
+	}
+	_, err := f.w.WriteAt(sec[:max(n, 0)], off)
+	return err
+}
+
+// markFull sets block blk's bit in the batmap and rewrites the map sector
+// and the header with the new checksum.
+func (f *File) markFull(blk int64) error {
+	bm := f.batmap
+	if blk/8 >= int64(len(bm.Map)) {
+		return nil
+	}
+	setBit(bm.Map, blk)
+	sec := blk / 8 / SectorSize
+	if _, err := f.w.WriteAt(bm.Map[sec*SectorSize:(sec+1)*SectorSize], int64(bm.Header.Offset)+sec*SectorSize); err != nil {
+		return err
+	}
+	bm.Header.Checksum = bm.ComputeChecksum(f.Footer.CurrentSize)
+	return f.writeBatmapHeader()
+}
+
+func (f *File) writeBatmapHeader() error {
+	hb, _ := f.batmap.Header.MarshalBinary()
+	_, err := f.w.WriteAt(hb, f.batmap.HeaderOffset)
+	return err
+}
+
+// writeFooterAt writes the primary footer at off. The caller holds f.mu.
+func (f *File) writeFooterAt(off int64) error {
+	_, err := f.w.WriteAt(f.Footer.bytes(), off)
+	return err
+}
+
+// rewriteFooter writes the footer as blktap does after changing it: the
+// primary copy at the end of the data, the file truncated behind it, then
+// the copy at offset 0 of a dynamic disk. The caller holds f.mu.
+func (f *File) rewriteFooter() error {
+	f.Footer.UpdateChecksum()
+	eod, err := f.endOfData()
+	if err != nil {
+		return err
+	}
+	if err := f.writeFooterAt(eod); err != nil {
+		return err
+	}
+	if t, ok := f.w.(interface{ Truncate(int64) error }); ok && f.isRegular() {
+		if err := t.Truncate(eod + FooterSize); err != nil {
+			return err
+		}
+		f.size = eod + FooterSize
+	} else {
+		f.size = max(f.size, eod+FooterSize)
+	}
+	f.source = FooterPrimary
+	if f.Footer.IsDynamic() {
+		if _, err := f.w.WriteAt(f.Footer.bytes(), 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isRegular reports whether the file may be truncated (not a block device).
+func (f *File) isRegular() bool {
+	if f.osFile == nil {
+		return true
+	}
+	st, err := f.osFile.Stat()
+	return err == nil && st.Mode().IsRegular()
+}
+
+// SetHidden sets the footer's hidden flag to v and rewrites the footer (at
+// the end of the data, and at offset 0 of a dynamic disk). XenServer uses 1
+// for interior nodes of a snapshot chain; values above 1 are invalid (vhd-util
+// set writes them, and check then rejects the file).
+func (f *File) SetHidden(v uint8) error {
+	if err := f.writable(); err != nil {
+		return err
+	}
+	if err := f.prepare(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.Footer
+	f.Footer.Hidden = v
+	if err := f.rewriteFooter(); err != nil {
+		f.Footer = old
+		return err
+	}
+	return nil
+}
+
+// SetMarker sets the marker byte of the batmap header (vhd-util set -f
+// marker). Files without a batmap keep the marker in an extended attribute,
+// which this package does not write: they return [ErrNoBatmap].
+func (f *File) SetMarker(v uint8) error {
+	if err := f.writable(); err != nil {
+		return err
+	}
+	if err := f.prepare(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.batmap == nil {
+		return fmt.Errorf("vhd: %s: %w", f.name, ErrNoBatmap)
+	}
+	f.batmap.Header.Marker = v
+	return f.writeBatmapHeader()
+}
+
+func (f *File) writable() error {
+	if f.w == nil {
+		return fmt.Errorf("vhd: %s: %w", f.name, ErrReadOnly)
+	}
+	if f.Footer.Disabled() {
+		return fmt.Errorf("vhd: %s: %w", f.name, ErrDisabled)
+	}
+	return nil
+}
