@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/vhdkit/vhdkit/vhd"
+)
+
+func modifyUsage(w io.Writer) {
+	fmt.Fprint(w, `usage: vhd-util modify -n NAME [-p NEWPARENT [-m]] [-h]
+*** Dangerous operations, use with care ***
+  -n NAME       the differencing VHD to change
+  -p NEWPARENT  link NAME to NEWPARENT (UUID, name, time and locators)
+  -m            NEWPARENT is a raw image, not a VHD
+  -s BYTES      (not supported by this implementation)
+  -z            (not supported by this implementation)
+  -h            this help
+`)
+}
+
+// runModify is vhd-util modify -p: it links a differencing disk to a new
+// parent. Unlike vhd-util it checks everything before the first write,
+// grows locators when the new path is longer, and never leaves the child
+// half-rewritten (vhd.File.SetParent).
+func runModify(args []string, stdout, stderr io.Writer) int {
+	var name, parent string
+	var haveName, haveParent, raw, resize, zero bool
+	opts, operands := getopt(args, "n:s:p:mzh", stderr)
+	for _, o := range opts {
+		switch {
+		case o.bad, o.c == 'h':
+			modifyUsage(stdout)
+			return errEINVAL
+		case o.c == 'n':
+			name, haveName = o.arg, true
+		case o.c == 'p':
+			parent, haveParent = o.arg, true
+		case o.c == 'm':
+			raw = true
+		case o.c == 's':
+			resize = true
+		case o.c == 'z':
+			zero = true
+		}
+	}
+	if !haveName || len(operands) > 0 {
+		modifyUsage(stdout)
+		return errEINVAL
+	}
+	if resize || zero {
+		fmt.Fprintf(stderr, "%s: modify -s and -z are not supported by this implementation\n", progName)
+		return errEOPNOTSUPP
+	}
+	if !haveParent {
+		return 0
+	}
+	f, code := openWritable(name, stdout)
+	if f == nil {
+		return code
+	}
+	err := f.SetParent(parent, &vhd.SetParentOptions{Raw: raw})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		e := errno(err)
+		fmt.Fprintf(stdout, "failed to set parent to '%s': -%d\n", parent, e)
+		return e
+	}
+	return 0
+}

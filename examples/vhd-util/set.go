@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/vhdkit/vhdkit/vhd"
+)
+
+func setUsage(w io.Writer) {
+	fmt.Fprint(w, `usage: vhd-util set -n NAME -f FIELD -v VALUE [-h]
+  -n NAME   the VHD to change
+  -f FIELD  hidden or marker
+  -v VALUE  0 to 255
+  -h        this help
+`)
+}
+
+// runSet is vhd-util set: it writes the hidden flag (rewriting both
+// footers, the primary at the end of the data) or the batmap marker.
+func runSet(args []string, stdout, stderr io.Writer) int {
+	var name, field string
+	var value int64
+	var haveName, haveField, haveValue bool
+	opts, operands := getopt(args, "n:f:v:h", stderr)
+	for _, o := range opts {
+		switch {
+		case o.bad, o.c == 'h':
+			setUsage(stdout)
+			return errEINVAL
+		case o.c == 'n':
+			name, haveName = o.arg, true
+		case o.c == 'f':
+			field, haveField = o.arg, true
+		case o.c == 'v':
+			value, haveValue = strtol(o.arg), true
+		}
+	}
+	if !haveName || !haveField || !haveValue || len(operands) > 0 {
+		setUsage(stdout)
+		return errEINVAL
+	}
+	if field != "hidden" && field != "marker" {
+		fmt.Fprintf(stdout, "invalid field %s\n", field)
+		setUsage(stdout)
+		return errEINVAL
+	}
+	if value < 0 || value > 255 {
+		fmt.Fprintf(stdout, "invalid value %d\n", value)
+		return errEINVAL
+	}
+	f, code := openWritable(name, stdout)
+	if f == nil {
+		return code
+	}
+	var err error
+	if field == "hidden" {
+		err = f.SetHidden(uint8(value))
+	} else {
+		err = writeMarker(f, uint8(value))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		e := errno(err)
+		fmt.Fprintf(stdout, "failed to set '%s' field of %s: -%d\n", field, name, e)
+		return e
+	}
+	return 0
+}
+
+// openWritable opens name read-write as set, modify and snapshot do: a
+// disabled ("v_poison") VHD is refused with EINVAL. On failure it prints
+// "error opening NAME: -ERR" and returns the status.
+func openWritable(name string, stdout io.Writer) (*vhd.File, int) {
+	f, err := vhd.OpenFile(name, os.O_RDWR)
+	if err == nil && f.Footer.Disabled() {
+		f.Close()
+		err = vhd.ErrDisabled
+	}
+	if err != nil {
+		e := openErrno(err)
+		fmt.Fprintf(stdout, "error opening %s: -%d\n", name, e)
+		return nil, e
+	}
+	return f, 0
+}
