@@ -104,7 +104,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stdout, p)
 			}
 		default:
-			if p, err := parentPath(f, newResolver()); err != nil {
+			if p, err := parentPath(f); err != nil {
 				fail(err)
 				fmt.Fprintln(stdout, "query failed")
 			} else {
@@ -127,7 +127,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if depth {
-		if d, err := chainDepth(f, newResolver()); err != nil {
+		if d, err := chainDepth(name); err != nil {
 			fmt.Fprintf(stdout, "error checking chain depth: -%d\n", fail(err))
 		} else {
 			fmt.Fprintf(stdout, "chain depth: %d\n", d)
