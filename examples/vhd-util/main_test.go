@@ -30,6 +30,8 @@ type cliCase struct {
 	setup func(t *testing.T, dir string)
 	args  []string
 	want  result
+	// then, when set, runs after the command to check its effect.
+	then func(t *testing.T, dir string)
 }
 
 func invoke(args ...string) result {
@@ -67,6 +69,9 @@ func runCases(t *testing.T, cases []cliCase) {
 			want.Stderr = strings.ReplaceAll(want.Stderr, "$D", dir)
 			if diff := cmp.Diff(want, invoke(args...)); diff != "" {
 				t.Errorf("vhd-util %s: (-want +got)\n%s", strings.Join(args, " "), diff)
+			}
+			if tc.then != nil {
+				tc.then(t, dir)
 			}
 		})
 	}
@@ -289,4 +294,53 @@ func TestQueryChains(t *testing.T) {
 		{name: "grandparent missing", setup: seq(chainOf(3), rename("2.vhd", "x.vhd")), args: []string{"query", "-n", "0.vhd", "-pd"},
 			want: result{Stdout: lines("$D/1.vhd", "error checking chain depth: -2"), Code: 2}},
 	})
+}
+
+// expect runs vhd-util after a case and compares its result; "$D" stands
+// for the directory.
+func expect(want result, args ...string) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		for i, a := range args {
+			args[i] = strings.ReplaceAll(a, "$D", dir)
+		}
+		want.Stdout = strings.ReplaceAll(want.Stdout, "$D", dir)
+		if diff := cmp.Diff(want, invoke(args...)); diff != "" {
+			t.Errorf("afterwards, vhd-util %s: (-want +got)\n%s", strings.Join(args, " "), diff)
+		}
+	}
+}
+
+// expectSize checks the size of a file.
+func expectSize(name string, want int64) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() != want {
+			t.Errorf("%s is %d bytes, want %d", name, st.Size(), want)
+		}
+	}
+}
+
+// expectAbsent checks that a file does not exist.
+func expectAbsent(name string) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		if _, err := os.Lstat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s exists (err %v), want it absent", name, err)
+		}
+	}
+}
+
+// expectSame checks that a file's bytes did not change since snap was taken.
+func snapshotBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
