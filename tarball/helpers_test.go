@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -173,8 +174,19 @@ func writeFiles(t testing.TB, dir string, files map[string][]byte) {
 	}
 }
 
-// readFiles returns the contents of every regular file at the top of dir.
-func readFiles(t testing.TB, dir string) map[string][]byte {
+// digests maps each name to the size and SHA-256 of its contents, which
+// cmp.Diff compares quickly and prints readably.
+func digests(files map[string][]byte) map[string]string {
+	m := map[string]string{}
+	for name, b := range files {
+		sum := sha256.Sum256(b)
+		m[name] = fmt.Sprintf("%d:%x", len(b), sum[:8])
+	}
+	return m
+}
+
+// readFiles returns the digests of every file at the top of dir.
+func readFiles(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -188,7 +200,7 @@ func readFiles(t testing.TB, dir string) map[string][]byte {
 		}
 		m[e.Name()] = b
 	}
-	return m
+	return digests(m)
 }
 
 // pseudoRandom returns n bytes that compress poorly, deterministically.

@@ -250,21 +250,29 @@ func openAll(root *os.Root, names []string) ([]packFile, error) {
 			return files, &EntryError{Name: name, Err: ErrDuplicate}
 		}
 		seen[name] = true
+		// os.Root follows symbolic links that stay inside the directory,
+		// so look before opening and check after that it is the same file.
+		li, err := root.Lstat(name)
+		if err != nil {
+			return files, &EntryError{Name: name, Err: err}
+		}
+		if li.Mode()&fs.ModeSymlink != 0 {
+			return files, &EntryError{Name: name, Err: ErrSymlink}
+		}
+		if !li.Mode().IsRegular() {
+			return files, &EntryError{Name: name, Err: fmt.Errorf("%w: %v is not a regular file", ErrUnsupportedType, li.Mode().Type())}
+		}
 		f, err := root.OpenFile(name, os.O_RDONLY|noFollow, 0)
 		if err != nil {
-			if li, lerr := root.Lstat(name); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
-				err = ErrSymlink
-			}
 			return files, &EntryError{Name: name, Err: err}
 		}
 		fi, err := f.Stat()
+		if err == nil && (!fi.Mode().IsRegular() || !os.SameFile(li, fi)) {
+			err = fmt.Errorf("%w: replaced while being opened", ErrUnsupportedType)
+		}
 		if err != nil {
 			f.Close()
 			return files, &EntryError{Name: name, Err: err}
-		}
-		if !fi.Mode().IsRegular() {
-			f.Close()
-			return files, &EntryError{Name: name, Err: fmt.Errorf("%w: %v is not a regular file", ErrUnsupportedType, fi.Mode().Type())}
 		}
 		files = append(files, packFile{name: name, file: f, size: fi.Size(), info: fi})
 	}
