@@ -1,0 +1,282 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/vhdkit/vhdkit/vhd"
+)
+
+// The read-through engine resolves a range of the leaf's virtual disk
+// against the whole chain at once: it keeps a list of byte runs still
+// needed, and each link, from the leaf down, fills from its own data the
+// runs its BAT and sector bitmaps (or batmap) say it holds, turns into zeros
+// the runs it answers as zero (unallocated in a dynamic disk, past its
+// virtual size), and passes the rest to its parent. Reads go straight to
+// each file with one pread per run of sectors, so a fully allocated block is
+// one 2 MiB read, and unallocated ranges cost no I/O at all.
+
+// span is a byte range [a, b) of the virtual disk.
+type span struct{ a, b int64 }
+
+// layer is one link as the engine sees it.
+type layer struct {
+	path    string
+	r       io.ReaderAt // the file's bytes
+	typ     vhd.DiskType
+	vsize   int64
+	bs      int64 // block size; 0 for fixed
+	bmBytes int64 // bytes of sector bitmap per block
+	bat     []uint32
+	batmap  *vhd.Batmap
+	fileLen int64
+}
+
+// engine reads the leaf's virtual disk through the chain. It is safe for
+// concurrent use: all state is read-only after creation.
+type engine struct {
+	layers  []layer
+	raw     io.ReaderAt // raw parent of the base, or nil
+	rawSize int64
+	size    int64 // the leaf's virtual size
+}
+
+// scratch holds per-call buffers.
+type scratch struct {
+	need, next []span
+	bitmap     []byte
+}
+
+// loadEngine opens raw readers for every link (through the resolver, so
+// confined chains read only files inside the root, and checked to be the
+// files the walk opened) and loads each link's BAT and batmap.
+func (c *Chain) loadEngine() (*engine, error) {
+	c.rawOnce.Do(func() {
+		c.eng, c.rawErr = c.newEngine()
+	})
+	return c.eng, c.rawErr
+}
+
+func (c *Chain) newEngine() (*engine, error) {
+	if len(c.Links) == 0 {
+		return nil, errors.New("chain: empty chain")
+	}
+	e := &engine{size: c.Links[0].File.VirtualSize()}
+	c.rawMu.Lock()
+	defer c.rawMu.Unlock()
+	for i, l := range c.Links {
+		fd, err := c.resolver.openRaw(l.Path)
+		if err != nil {
+			return nil, err
+		}
+		c.rawFDs = append(c.rawFDs, fd)
+		st, err := fd.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if i < len(c.ids) && !os.SameFile(st, c.ids[i]) {
+			return nil, fmt.Errorf("chain: %s changed since the chain was opened", l.Path)
+		}
+		f := l.File
+		ly := layer{path: l.Path, r: fd, typ: f.DiskType(), vsize: f.VirtualSize(), fileLen: f.Size()}
+		if f.Header != nil {
+			bat, err := f.BAT()
+			if err != nil {
+				return nil, err
+			}
+			bm, err := f.Batmap()
+			if err != nil && !errors.Is(err, vhd.ErrNoBatmap) {
+				return nil, err
+			}
+			ly.bat, ly.batmap = bat, bm
+			ly.bs = f.BlockSize()
+			spb := ly.bs / vhd.SectorSize
+			ly.bmBytes = max(1, (spb/8+vhd.SectorSize-1)/vhd.SectorSize) * vhd.SectorSize
+		}
+		e.layers = append(e.layers, ly)
+	}
+	if c.raw != nil {
+		st, err := c.raw.Stat()
+		if err != nil {
+			return nil, err
+		}
+		e.raw, e.rawSize = c.raw, st.Size()
+	}
+	return e, nil
+}
+
+// read fills p with the virtual disk at off (off+len(p) <= e.size). Ranges
+// that read as zeros are cleared in p, or, when zeros is not nil, appended
+// to *zeros and left untouched.
+func (e *engine) read(p []byte, off int64, s *scratch, zeros *[]span) error {
+	zero := func(a, b int64) {
+		if a >= b {
+			return
+		}
+		if zeros != nil {
+			*zeros = append(*zeros, span{a, b})
+		} else {
+			clear(p[a-off : b-off])
+		}
+	}
+	s.need = append(s.need[:0], span{off, off + int64(len(p))})
+	for li := range e.layers {
+		ly := &e.layers[li]
+		s.next = s.next[:0]
+		for _, sp := range s.need {
+			if sp.b > ly.vsize {
+				// Past this link's end everything reads as zeros.
+				zero(max(sp.a, ly.vsize), sp.b)
+				if sp.a >= ly.vsize {
+					continue
+				}
+				sp.b = ly.vsize
+			}
+			if err := e.layerSpan(ly, p, off, sp, s, zero); err != nil {
+				return err
+			}
+		}
+		s.need, s.next = s.next, s.need
+		if len(s.need) == 0 {
+			return nil
+		}
+	}
+	// What the base does not hold: from the raw parent, else zeros.
+	for _, sp := range s.need {
+		if e.raw == nil || sp.a >= e.rawSize {
+			zero(sp.a, sp.b)
+			continue
+		}
+		end := min(sp.b, e.rawSize)
+		if err := readFull(e.raw, p[sp.a-off:end-off], sp.a, "raw parent"); err != nil {
+			return err
+		}
+		zero(end, sp.b)
+	}
+	return nil
+}
+
+// layerSpan resolves the span sp against one layer: it reads what the layer
+// holds into p, zeros what it answers as zero, and appends the rest to
+// s.next for the parent.
+func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, zero func(a, b int64)) error {
+	if ly.bs == 0 { // fixed
+		return readFull(ly.r, p[sp.a-off:sp.b-off], sp.a, ly.path)
+	}
+	diff := ly.typ == vhd.DiskDifferencing
+	absent := func(a, b int64) {
+		if diff {
+			if n := len(s.next); n > 0 && s.next[n-1].b == a {
+				s.next[n-1].b = b
+			} else {
+				s.next = append(s.next, span{a, b})
+			}
+		} else {
+			zero(a, b)
+		}
+	}
+	for a := sp.a; a < sp.b; {
+		blk := a / ly.bs
+		bstart := blk * ly.bs
+		b := min(sp.b, bstart+ly.bs)
+		entry := uint32(vhd.Unallocated)
+		if blk < int64(len(ly.bat)) {
+			entry = ly.bat[blk]
+		}
+		if entry == vhd.Unallocated {
+			absent(a, b)
+			a = b
+			continue
+		}
+		bmOff := int64(entry) * vhd.SectorSize
+		dataOff := bmOff + ly.bmBytes
+		if dataOff+ly.bs > ly.fileLen {
+			return fmt.Errorf("chain: %s: block %d at sector %#x lies past the end of the file (%d bytes): %w",
+				ly.path, blk, entry, ly.fileLen, vhd.ErrTruncated)
+		}
+		if ly.batmap != nil && ly.batmap.Full(blk) {
+			if err := readFull(ly.r, p[a-off:b-off], dataOff+(a-bstart), ly.path); err != nil {
+				return err
+			}
+			a = b
+			continue
+		}
+		if int64(cap(s.bitmap)) < ly.bmBytes {
+			s.bitmap = make([]byte, ly.bmBytes)
+		}
+		bm := s.bitmap[:ly.bmBytes]
+		if err := readFull(ly.r, bm, bmOff, ly.path); err != nil {
+			return fmt.Errorf("chain: %s: bitmap of block %d: %w", ly.path, blk, err)
+		}
+		// Runs of sectors whose bits agree.
+		for a < b {
+			sec := (a - bstart) / vhd.SectorSize
+			set := bit(bm, sec)
+			end := a
+			for end < b {
+				sec := (end - bstart) / vhd.SectorSize
+				if bit(bm, sec) != set {
+					break
+				}
+				// Skip whole bytes of equal bits quickly.
+				if sec%8 == 0 && (bm[sec/8] == 0 && !set || bm[sec/8] == 0xFF && set) {
+					end = min(b, bstart+(sec+8)*vhd.SectorSize)
+				} else {
+					end = min(b, bstart+(sec+1)*vhd.SectorSize)
+				}
+			}
+			if set {
+				if err := readFull(ly.r, p[a-off:end-off], dataOff+(a-bstart), ly.path); err != nil {
+					return err
+				}
+			} else {
+				absent(a, end)
+			}
+			a = end
+		}
+	}
+	return nil
+}
+
+func bit(bm []byte, i int64) bool { return bm[i/8]&(0x80>>(i%8)) != 0 }
+
+// readFull reads len(p) bytes at off of r, the file at path.
+func readFull(r io.ReaderAt, p []byte, off int64, path string) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = vhd.ErrTruncated
+	}
+	return fmt.Errorf("chain: %s: reading %d bytes at %d: %w", path, len(p), off, err)
+}
+
+// mergeSpans sorts spans and joins those that touch.
+func mergeSpans(s []span) []span {
+	if len(s) < 2 {
+		return s
+	}
+	slices.SortFunc(s, func(x, y span) int {
+		switch {
+		case x.a < y.a:
+			return -1
+		case x.a > y.a:
+			return 1
+		}
+		return 0
+	})
+	out := s[:1]
+	for _, sp := range s[1:] {
+		last := &out[len(out)-1]
+		if sp.a <= last.b {
+			last.b = max(last.b, sp.b)
+		} else {
+			out = append(out, sp)
+		}
+	}
+	return out
+}

@@ -1,0 +1,191 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/vhdkit/vhdkit/vhd"
+)
+
+// Sentinel errors. Every error this package returns for a problem with a
+// chain wraps one of them, so callers can tell causes apart with
+// [errors.Is]; the error structs below add the names of the files and
+// locators involved.
+var (
+	// ErrMissingParent reports a differencing disk whose locators decode but
+	// none of which leads to a readable file. The error also matches
+	// fs.ErrNotExist when the file is absent.
+	ErrMissingParent = errors.New("chain: parent not found")
+	// ErrUndecodableLocator reports a differencing disk whose locators could
+	// not be decoded at all (not ASCII, bad UTF-16, no "file://" prefix).
+	ErrUndecodableLocator = errors.New("chain: parent locator cannot be decoded")
+	// ErrOutsideRoot reports a path, or a locator, that resolves outside the
+	// root of a confined walk, through "..", an absolute path or a symbolic
+	// link.
+	ErrOutsideRoot = errors.New("chain: path outside the root")
+	// ErrCycle reports a chain that reaches a file it already holds. Files
+	// are compared by device and inode, not by name.
+	ErrCycle = errors.New("chain: cycle in parent chain")
+	// ErrTooDeep reports a chain of more links than Options.MaxDepth.
+	ErrTooDeep = errors.New("chain: chain too deep")
+	// ErrDifferencingBase reports a chain whose last link is a differencing
+	// disk: one without any parent locator, one with a raw parent in
+	// confined mode, or the last file given to Relink.
+	ErrDifferencingBase = errors.New("chain: base is a differencing disk")
+	// ErrUUIDMismatch reports a child whose header parent UUID is not its
+	// parent's footer UUID; tapdisk refuses to open such a chain.
+	ErrUUIDMismatch = errors.New("chain: parent UUID mismatch")
+	// ErrHiddenLeaf reports a leaf whose footer hidden flag is set
+	// (confined mode).
+	ErrHiddenLeaf = errors.New("chain: leaf is hidden")
+	// ErrSmallerThanParent reports a child whose virtual size is smaller
+	// than its parent's (confined mode).
+	ErrSmallerThanParent = errors.New("chain: child smaller than its parent")
+	// ErrBlockSize reports a dynamic or differencing link whose block size
+	// is not 2 MiB, the only size tapdisk reads correctly (confined mode).
+	ErrBlockSize = errors.New("chain: block size is not 2 MiB")
+	// ErrNoRoot reports confined-mode options without a root directory.
+	ErrNoRoot = errors.New("chain: confined mode needs a root directory")
+	// ErrNotDifferencing reports a file given to Relink as a child that is
+	// not a differencing disk. It matches vhd.ErrNotDifferencing too.
+	ErrNotDifferencing = fmt.Errorf("chain: child is not a differencing disk: %w", vhd.ErrNotDifferencing)
+)
+
+// A LocatorError reports a parent locator of a differencing disk that could
+// not be followed: which child, which slot (0..7), what the locator said and
+// where it led.
+type LocatorError struct {
+	Child   string           // path of the differencing disk
+	Slot    int              // locator slot 0..7, or -1 for the locators as a whole
+	Code    vhd.PlatformCode // the slot's platform code
+	Locator string           // the decoded locator path, "" when it could not be decoded
+	Path    string           // the path it resolved to, or the candidate tried
+	Err     error            // ErrMissingParent, ErrOutsideRoot or ErrUndecodableLocator
+	Cause   error            // the underlying error, such as an *fs.PathError; may be nil
+}
+
+func (e *LocatorError) Error() string {
+	var b strings.Builder
+	b.WriteString("chain: ")
+	b.WriteString(e.Child)
+	if e.Slot >= 0 {
+		fmt.Fprintf(&b, ": parent locator %d (%v)", e.Slot, e.Code)
+	} else {
+		b.WriteString(": parent locators")
+	}
+	if e.Locator != "" {
+		fmt.Fprintf(&b, " %q", e.Locator)
+	}
+	if e.Path != "" && e.Path != e.Locator {
+		fmt.Fprintf(&b, " -> %s", e.Path)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	if e.Cause != nil {
+		fmt.Fprintf(&b, ": %v", e.Cause)
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel and the underlying cause.
+func (e *LocatorError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.Cause}
+}
+
+// A WalkError reports why a walk stopped at a link: the link's path and
+// depth (0 for the leaf), the parent it led to when known, and a sentinel
+// such as ErrCycle, ErrTooDeep, ErrDifferencingBase or ErrOutsideRoot, or
+// the error opening the file.
+type WalkError struct {
+	Path   string // the link where the walk stopped
+	Depth  int    // its distance from the leaf
+	Parent string // the parent path it resolved to, "" when none
+	Err    error
+}
+
+func (e *WalkError) Error() string {
+	s := fmt.Sprintf("chain: %s (depth %d)", e.Path, e.Depth)
+	if e.Parent != "" {
+		s += ": parent " + e.Parent
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *WalkError) Unwrap() error { return e.Err }
+
+// A UUIDMismatchError reports a child whose header names a parent UUID other
+// than its parent's footer UUID.
+type UUIDMismatchError struct {
+	Child, Parent string    // the two paths
+	Want          uuid.UUID // the child's header parent UUID
+	Got           uuid.UUID // the parent's footer UUID
+}
+
+func (e *UUIDMismatchError) Error() string {
+	return fmt.Sprintf("chain: %s: parent UUID %v in header, but parent %s has UUID %v: %v",
+		e.Child, e.Want, e.Parent, e.Got, ErrUUIDMismatch)
+}
+
+// Unwrap returns ErrUUIDMismatch.
+func (e *UUIDMismatchError) Unwrap() error { return ErrUUIDMismatch }
+
+// A LinkProblem is one problem of one link found by [Validate].
+type LinkProblem struct {
+	Path string // the link's path
+	Err  error  // what is wrong: a *vhd.CheckError, a *UUIDMismatchError, an error wrapping a sentinel
+}
+
+// A ValidationError lists every problem [Validate] found, of every link, in
+// chain order from the leaf.
+type ValidationError struct {
+	Problems []LinkProblem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "chain: %d problem(s):", len(e.Problems))
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n\t%s: %v", p.Path, p.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns every problem's error, so that [errors.Is] finds any of
+// their sentinels.
+func (e *ValidationError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p.Err
+	}
+	return errs
+}
+
+// A RelinkError reports the link [Relink] could not relink, or the input it
+// refused before writing anything.
+type RelinkError struct {
+	Index    int      // index of the child in the paths given to Relink
+	Child    string   // its path
+	Parent   string   // the parent it was to get, "" when the input was refused
+	Relinked []string // the children already relinked, all nearer the base
+	Err      error
+}
+
+func (e *RelinkError) Error() string {
+	s := fmt.Sprintf("chain: relink %s (index %d)", e.Child, e.Index)
+	if e.Parent != "" {
+		s += " to " + e.Parent
+	}
+	s += ": " + e.Err.Error()
+	if len(e.Relinked) > 0 {
+		s += fmt.Sprintf(" (already relinked: %s)", strings.Join(e.Relinked, ", "))
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *RelinkError) Unwrap() error { return e.Err }
