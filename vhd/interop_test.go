@@ -426,4 +426,3 @@ func checkValid(t *testing.T, path string) {
 		assertLayout(t, path)
 	}
 }
-
