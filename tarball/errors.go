@@ -57,7 +57,8 @@ type EntryError struct {
 	// entries.
 	Name string
 	// Offset is how many bytes of the entry's data had been written
-	// (Unpack) or read (Pack) when the failure happened.
+	// (Unpack) or read (Pack) when the failure happened. When Name is
+	// empty it is the offset in the decompressed stream.
 	Offset int64
 	// Err is the underlying error, often one of the sentinels of this package.
 	Err error
@@ -66,7 +67,7 @@ type EntryError struct {
 // Error returns "tarball: entry NAME at offset N: ERR".
 func (e *EntryError) Error() string {
 	if e.Name == "" {
-		return fmt.Sprintf("tarball: at offset %d: %v", e.Offset, e.Err)
+		return fmt.Sprintf("tarball: at stream offset %d: %v", e.Offset, e.Err)
 	}
 	return fmt.Sprintf("tarball: entry %q at offset %d: %v", e.Name, e.Offset, e.Err)
 }

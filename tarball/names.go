@@ -2,6 +2,7 @@ package tarball
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -69,3 +70,16 @@ func naturalLess(a, b string) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// sortNatural sorts names with naturalLess.
+func sortNatural(names []string) {
+	slices.SortFunc(names, func(a, b string) int {
+		switch {
+		case naturalLess(a, b):
+			return -1
+		case naturalLess(b, a):
+			return 1
+		}
+		return 0
+	})
+}

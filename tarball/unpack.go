@@ -227,7 +227,10 @@ type unpacker struct {
 
 // streamError wraps an error that came from reading the archive itself.
 func (u *unpacker) streamError(err error) error {
-	return &EntryError{Name: u.last, Err: fmt.Errorf("reading archive: %w", err)}
+	if u.last == "" {
+		return &EntryError{Offset: u.stream.n, Err: fmt.Errorf("reading archive: %w", err)}
+	}
+	return &EntryError{Offset: u.stream.n, Err: fmt.Errorf("reading archive after entry %q: %w", u.last, err)}
 }
 
 // entryName drops one leading "./" and, for directories, one trailing "/".
