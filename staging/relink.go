@@ -1,0 +1,101 @@
+//go:build linux
+
+package staging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vhdkit/vhdkit/vhd"
+)
+
+// relink gives each staged child its successor in the sequence as parent,
+// one pair at a time from the base up, ignoring the locators the image came
+// with; with HideInterior it then hides every interior VHD. Finally every
+// staged file and the extraction directory are synced.
+func (im *importer) relink(ctx context.Context) error {
+	if err := im.precheck(); err != nil {
+		return err
+	}
+	n := len(im.staged)
+	im.progress(Progress{Phase: "relink"})
+	for k := n - 2; k >= 0; k-- {
+		child, parent := im.stagedPath(k), im.stagedPath(k+1)
+		if err := im.ops.Checkpoint("relink " + im.staged[k]); err != nil {
+			return newErr("relink", child, err)
+		}
+		if err := relinkPair(ctx, child, parent); err != nil {
+			return newErr("relink", child, fmt.Errorf("%w: %w", ErrInvalidChain, err))
+		}
+		if err := im.ops.Checkpoint("relinked " + im.staged[k]); err != nil {
+			return newErr("relink", child, err)
+		}
+	}
+	if im.o.HideInterior {
+		for k := 1; k < n; k++ {
+			if err := setHidden(im.stagedPath(k)); err != nil {
+				return newErr("hide", im.stagedPath(k), err)
+			}
+			im.res.VDIs[k].Hidden = true
+		}
+	}
+	if im.sync {
+		for k := range n {
+			if err := im.ops.Sync(im.stagedPath(k)); err != nil {
+				return newErr("sync", im.stagedPath(k), err)
+			}
+		}
+		if err := im.ops.Sync(im.a.x); err != nil {
+			return newErr("sync", im.a.x, err)
+		}
+	}
+	for k := range n {
+		if fi, err := os.Lstat(im.stagedPath(k)); err == nil {
+			im.res.VDIs[k].Size = fi.Size()
+		}
+	}
+	return nil
+}
+
+func setHidden(path string) error {
+	f, err := vhd.OpenFile(path, os.O_RDWR)
+	if err != nil {
+		return err
+	}
+	if h, err := f.Hidden(); err == nil && h == 1 {
+		return f.Close()
+	}
+	err = f.SetHidden(1)
+	return errors.Join(err, f.Close())
+}
+
+// validate checks the staged chain in confined mode, inside the extraction
+// directory: every link passes, the chain is exactly the sequence (the
+// parent of k is k+1, by device and inode), the base is fixed or dynamic,
+// the leaf is not hidden and blocks are 2 MiB.
+func (im *importer) validate(ctx context.Context) error {
+	im.progress(Progress{Phase: "validate"})
+	leaf := im.stagedPath(0)
+	c, err := validateChain(ctx, leaf, im.a.x, im.o.MaxDepth)
+	if c != nil {
+		defer c.Close()
+	}
+	if err != nil {
+		return newErr("validate", leaf, fmt.Errorf("%w: %w", ErrInvalidChain, err))
+	}
+	if len(c.Links) != len(im.staged) {
+		return newErr("validate", leaf, fmt.Errorf("%w: chain has %d links, the image %d VHDs", ErrInvalidChain, len(c.Links), len(im.staged)))
+	}
+	for k, l := range c.Links {
+		id, _, err := lstatID(l.Path)
+		if err != nil {
+			return newErr("validate", l.Path, err)
+		}
+		if id != im.ids[k] {
+			return newErr("validate", l.Path, fmt.Errorf("%w: link %d is not %s", ErrInvalidChain, k, im.staged[k]))
+		}
+	}
+	return nil
+}
