@@ -1,0 +1,474 @@
+package vhd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Sentinel errors of [Check], one per kind of problem; every [Problem]
+// carries one of them in its Err field and a [CheckError] unwraps to all of
+// them (and to [ErrFormat]).
+var (
+	// ErrFooterInvalid: a footer copy breaks a rule of vhd-util check
+	// ("primary footer invalid: ...", "backup footer invalid: ...") or cannot
+	// be read.
+	ErrFooterInvalid = errors.New("vhd: invalid footer")
+	// ErrBackupMismatch: the primary footer and the copy at offset 0 differ.
+	ErrBackupMismatch = errors.New("vhd: primary and backup footers differ")
+	// ErrHeaderInvalid: the dynamic header breaks a rule or cannot be read.
+	ErrHeaderInvalid = errors.New("vhd: invalid dynamic header")
+	// ErrOpenFailed: blktap's full open (vhd-util check step 4) refuses the
+	// file. vhd-util prints no specific message for it; see [Problem].
+	ErrOpenFailed = errors.New("vhd: file does not open")
+	// ErrDiffHeaderInvalid: the parent fields of the header are wrong for
+	// the disk type ("differencing header is invalid: ...").
+	ErrDiffHeaderInvalid = errors.New("vhd: invalid parent fields in header")
+	// ErrBATInvalid: the BAT cannot be read, is too small, or a block lies
+	// over the metadata or the footer.
+	ErrBATInvalid = errors.New("vhd: invalid BAT")
+	// ErrBATOverlap: two allocated blocks overlap.
+	ErrBATOverlap = errors.New("vhd: overlapping blocks")
+	// ErrBitmapInvalid: with [CheckOptions.CheckBitmaps], a sector holds
+	// data its bitmap bit does not claim, or a bitmap or block is unreadable.
+	ErrBitmapInvalid = errors.New("vhd: block data and bitmap disagree")
+	// ErrBatmapInvalid: blktap's batmap is unreadable or wrong.
+	ErrBatmapInvalid = errors.New("vhd: invalid batmap")
+	// ErrBatmapTooSmall: the batmap is smaller than the map blktap reads
+	// for the virtual size; vhd-util aborts on an assertion (exit 134) and
+	// prints nothing.
+	ErrBatmapTooSmall = errors.New("vhd: batmap smaller than the virtual size needs")
+	// ErrLocatorInvalid: a parent locator entry or its data is wrong, or
+	// names another file than the header does.
+	ErrLocatorInvalid = errors.New("vhd: invalid parent locator")
+	// ErrParentInvalid: a parent locator does not lead to the parent: it does
+	// not resolve, the parent does not open or has another UUID, or no
+	// locator resolves at all.
+	ErrParentInvalid = errors.New("vhd: invalid parent")
+	// ErrFutureTime: the creation time or the parent time lies more than
+	// 1800 s in the future.
+	ErrFutureTime = errors.New("vhd: timestamp in the future")
+	// ErrNotRegular is returned by [CheckFile] for a path that is neither a
+	// regular file nor a block device.
+	ErrNotRegular = errors.New("vhd: not a regular file or block device")
+)
+
+// futureSlack is how far in the future vhd-util lets a timestamp be, for
+// clock skew with NFS servers.
+const futureSlack = 1800
+
+// DefaultMaxProblems is the number of problems a [CheckReport] lists when
+// CheckOptions.MaxProblems is 0.
+const DefaultMaxProblems = 1000
+
+// CheckOptions tune [Check]. The zero value checks like vhd-util check
+// without options, with the verdict bugs of vhd-util corrected.
+type CheckOptions struct {
+	// Name is the file name used in messages and in the report; CheckFile
+	// sets it to the path when empty.
+	Name string
+	// UseBackupFooter (-i) accepts an invalid or missing primary footer and
+	// checks the file with the backup copy; it also accepts a primary
+	// footer that differs from the backup.
+	UseBackupFooter bool
+	// IgnoreParentUUID (-I) does not compare the header's parent UUID with
+	// the parent's footer.
+	IgnoreParentUUID bool
+	// IgnoreTimestamps (-t) skips both "time in future" rules.
+	IgnoreTimestamps bool
+	// CheckBitmaps (-b) reads every allocated block and requires the bitmap
+	// bit of every sector holding data to be set. It reads the whole file.
+	CheckBitmaps bool
+	// SkipOverlapCheck (-B) does not look for overlapping blocks.
+	SkipOverlapCheck bool
+	// Now is the clock for the "time in future" rules; nil means time.Now.
+	// A timestamp up to 1800 s ahead passes.
+	Now func() time.Time
+	// Parents resolves and opens the parent of a differencing disk for the
+	// rules that need it (vhd-util check step 8: every MacX, W2ku and W2ru
+	// locator resolves to the parent whose UUID the header records). When
+	// nil those rules are listed in CheckReport.NotRun, never as passed;
+	// the rules on the locator entries themselves still run.
+	Parents ParentOpener
+	// Compat reproduces vhd-util check's verdicts exactly, bugs included
+	// (vhd-format.md section 11):
+	//   - 11.1: a zero region whose first byte is non-zero counts as zero
+	//     (footer and header reserved bytes, a dynamic disk's parent name
+	//     and locators, -b sectors); the default checks every byte.
+	//   - the locator-name rule: each locator's base name must equal the
+	//     header's parent name as blktap decodes it, which fails for children
+	//     made by Windows (the header holds a full C:\ path). By default a
+	//     Windows path in the header is compared by base name, and a W2ku
+	//     locator holding an absolute Windows path may fail to resolve when
+	//     another locator resolves to the parent.
+	//   - 11.9: a block size above 2 MiB gets no specific message, only the
+	//     failed open; by default it is also "header is invalid: invalid
+	//     block size". The retry sleeps are never reproduced.
+	//   - 11.11: with a short (511-byte) footer the batmap, locator and BAT
+	//     ends are compared with the unadjusted end of file; the default
+	//     adjusts it as for the blocks.
+	//   - 11.2: only the first curr_size>>21 BAT entries are checked (2 MiB
+	//     assumed); the default checks every block of the virtual size.
+	//   - the parent name must be ASCII in all 512 bytes, past its NUL too;
+	//     the default reads it up to the first NUL character.
+	// The de-facto format (batmap checksum length from curr_size>>24,
+	// relative W2ku, data_space in bytes, the hidden-checksum quirk) is
+	// honoured in both modes.
+	Compat bool
+	// MaxProblems caps the problems listed (0 means DefaultMaxProblems); the
+	// rest are counted in CheckReport.Truncated.
+	MaxProblems int
+}
+
+// A Problem is one broken rule of vhd-util check.
+//
+// A Problem whose Err is [ErrOpenFailed] has no message of its own in
+// vhd-util (which prints only its metadata dump); its Msg is the line that
+// dump starts with, "Failed to open NAME: -ERR". A Problem whose Err is
+// [ErrBatmapTooSmall] makes vhd-util abort without output.
+type Problem struct {
+	// Part names the structure: "primary footer", "backup footer",
+	// "header", "open", "BAT", "block N", "batmap", "parent locator N",
+	// "parent".
+	Part string
+	// Msg is vhd-util check's message, byte for byte, such as
+	// "primary footer invalid: invalid checksum" or
+	// "block 3 (offset 0x1234) clobbers headers".
+	Msg string
+	// Offset is the byte offset in the file of the field at fault, or -1.
+	Offset int64
+	// Err is one of the sentinel errors of Check, such as ErrFooterInvalid.
+	Err error
+}
+
+// String returns the message.
+func (p Problem) String() string { return p.Msg }
+
+// CheckReport is the result of [Check].
+type CheckReport struct {
+	// File is CheckOptions.Name.
+	File string
+	// Type is the disk type of the footer the check used (DiskNone when no
+	// footer could be used).
+	Type DiskType
+	// Problems lists every broken rule in vhd-util's order: Problems[0] is
+	// the message vhd-util check prints first (in Compat mode always; by
+	// default unless a corrected verdict bug comes first).
+	Problems []Problem
+	// NotRun lists rules that could not run, such as
+	// "parent locators: no parent opener"; they are not passed.
+	NotRun []string
+	// Truncated counts problems left out of Problems because of
+	// CheckOptions.MaxProblems.
+	Truncated int
+}
+
+// Valid reports whether the check found no problem. Rules in NotRun are
+// not counted as passed: a caller that needs them must look at NotRun too.
+func (r *CheckReport) Valid() bool { return len(r.Problems) == 0 && r.Truncated == 0 }
+
+// CheckError is the error [Check] returns when it finds problems.
+type CheckError struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *CheckError) Error() string {
+	var b strings.Builder
+	b.WriteString("vhd: ")
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteString(": ")
+	}
+	if len(e.Problems) == 0 {
+		b.WriteString("check failed")
+		return b.String()
+	}
+	b.WriteString(e.Problems[0].Msg)
+	if n := len(e.Problems) - 1; n > 0 {
+		fmt.Fprintf(&b, " (and %d more problem", n)
+		if n > 1 {
+			b.WriteString("s")
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the distinct sentinel errors of the problems, in order,
+// and [ErrFormat].
+func (e *CheckError) Unwrap() []error {
+	var out []error
+	for _, p := range e.Problems {
+		if p.Err == nil {
+			continue
+		}
+		dup := false
+		for _, q := range out {
+			if q == p.Err {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, p.Err)
+		}
+	}
+	return append(out, ErrFormat)
+}
+
+// Check applies every rule of vhd-util check (vhd-format.md sections 4 and
+// 4a) to the VHD of size bytes in r and reports every problem it finds, not
+// just the first. It works from the raw bytes: a file that [New] refuses
+// still gets the specific messages of the footer and header rules. A fixed
+// disk is checked only for its footer, as vhd-util does.
+//
+// The error is a *[CheckError] when there are problems, or the I/O or
+// context error that stopped the check; the report is returned in every
+// case and holds what was found so far. opts may be nil.
+func Check(ctx context.Context, r io.ReaderAt, size int64, opts *CheckOptions) (*CheckReport, error) {
+	if opts == nil {
+		opts = &CheckOptions{}
+	}
+	c := newChecker(ctx, r, size, opts)
+	c.run()
+	rep := c.rep
+	if c.fatal != nil {
+		return rep, c.fatal
+	}
+	if len(rep.Problems) > 0 {
+		return rep, &CheckError{File: rep.File, Problems: rep.Problems}
+	}
+	return rep, nil
+}
+
+// CheckFile checks the VHD at name with [Check]; CheckOptions.Name defaults
+// to name. A path that cannot be opened gives its *fs.PathError, and one that
+// is neither a regular file nor a block device gives an error wrapping
+// [ErrNotRegular], without a report (vhd-util prints "cannot stat NAME: ERR"
+// and "NAME is not a regular file or block device" for them).
+func CheckFile(ctx context.Context, name string, opts *CheckOptions) (*CheckReport, error) {
+	o := CheckOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Name == "" {
+		o.Name = name
+	}
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() && st.Mode()&fs.ModeDevice == 0 {
+		return nil, fmt.Errorf("vhd: %s is not a regular file or block device: %w", name, ErrNotRegular)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := st.Size()
+	if !st.Mode().IsRegular() {
+		if end, err := f.Seek(0, io.SeekEnd); err == nil {
+			size = end
+		}
+	}
+	return Check(ctx, f, size, &o)
+}
+
+// Check checks f's underlying file with [Check]; CheckOptions.Name
+// defaults to the name f was opened with.
+func (f *File) Check(ctx context.Context, opts *CheckOptions) (*CheckReport, error) {
+	o := CheckOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Name == "" {
+		o.Name = f.name
+	}
+	return Check(ctx, f.r, f.Size(), &o)
+}
+
+// checker holds the state of one Check run.
+type checker struct {
+	ctx    context.Context
+	r      io.ReaderAt
+	size   int64
+	opts   *CheckOptions
+	compat bool
+	name   string
+	now    uint32 // VHD time
+	max    int
+	rep    *CheckReport
+	fatal  error // I/O or context error that stops the check
+
+	primaryMissing bool    // the primary footer failed validation
+	ft             *Footer // footer in use
+	hdr            *Header // header, when its cookie is right
+	hdrOff         int64
+	tableOK        bool  // the BAT lies within the file
+	file           *File // the full open, nil when it failed
+	bm             *checkBatmap
+	bat            []uint32 // every BAT entry, when the BAT could be read
+	pnameBad       bool     // the parent name did not decode
+}
+
+func newChecker(ctx context.Context, r io.ReaderAt, size int64, opts *CheckOptions) *checker {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	max := opts.MaxProblems
+	if max <= 0 {
+		max = DefaultMaxProblems
+	}
+	return &checker{
+		ctx:    ctx,
+		r:      r,
+		size:   max64(size, 0),
+		opts:   opts,
+		compat: opts.Compat,
+		name:   opts.Name,
+		now:    VHDTime(now()),
+		max:    max,
+		rep:    &CheckReport{File: opts.Name},
+	}
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// add records a problem, or counts it when the report is full.
+func (c *checker) add(part string, off int64, sentinel error, format string, args ...any) {
+	if len(c.rep.Problems) >= c.max {
+		c.rep.Truncated++
+		return
+	}
+	c.rep.Problems = append(c.rep.Problems, Problem{Part: part, Msg: fmt.Sprintf(format, args...), Offset: off, Err: sentinel})
+}
+
+func (c *checker) notRun(format string, args ...any) {
+	c.rep.NotRun = append(c.rep.NotRun, fmt.Sprintf(format, args...))
+}
+
+// stopped reports whether the check must stop: an I/O error happened or
+// the context is done.
+func (c *checker) stopped() bool {
+	if c.fatal != nil {
+		return true
+	}
+	if err := c.ctx.Err(); err != nil {
+		c.fatal = err
+		return true
+	}
+	return false
+}
+
+// read reads len(b) bytes at off. It returns 0 on success, or the errno
+// vhd-util would report for a short read (EIO) or an impossible offset
+// (EINVAL). A real I/O error stops the check and returns -1.
+func (c *checker) read(b []byte, off int64, what string) int {
+	if off < 0 {
+		return errEINVAL
+	}
+	if off > c.size || int64(len(b)) > c.size-off {
+		return errEIO
+	}
+	n, err := c.r.ReadAt(b, off)
+	if n == len(b) {
+		return 0
+	}
+	if err == nil || err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errEIO
+	}
+	c.fatal = fmt.Errorf("vhd: check %s: reading %s at %d: %w", c.name, what, off, err)
+	return -1
+}
+
+// Linux errno values, which vhd-util prints negated.
+const (
+	errENOENT       = 2
+	errEIO          = 5
+	errEACCES       = 13
+	errEINVAL       = 22
+	errENAMETOOLONG = 36
+)
+
+// errnoOf returns the Linux errno vhd-util would print for err.
+func errnoOf(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, fs.ErrNotExist):
+		return errENOENT
+	case errors.Is(err, fs.ErrPermission):
+		return errEACCES
+	case errors.Is(err, ErrTruncated), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errEIO
+	}
+	var en syscall.Errno
+	if runtime.GOOS == "linux" && errors.As(err, &en) {
+		return int(en)
+	}
+	return errEINVAL
+}
+
+// run performs the steps of vhd-util check in order.
+func (c *checker) run() {
+	defer func() {
+		if c.file != nil {
+			c.file.Close()
+		}
+	}()
+	if !c.checkFooters() || c.stopped() {
+		return
+	}
+	c.rep.Type = c.ft.DiskType
+	c.checkHeader()
+	if c.stopped() {
+		return
+	}
+	c.checkOpen()
+	if c.hdr == nil {
+		c.notRun("parent fields, BAT, batmap and parent locators: no usable header")
+		return
+	}
+	c.checkDiffHeader()
+	c.checkBAT()
+	if c.stopped() {
+		return
+	}
+	c.checkBatmap()
+	if c.stopped() {
+		return
+	}
+	if c.ft.DiskType == DiskDifferencing {
+		c.checkLocators()
+	}
+}
+
+// nonZero reports whether b holds a non-zero byte as vhd-util's zero check
+// sees it: in Compat mode a non-zero first byte is missed (bug 11.1), and
+// first is the index vhd-util's in-memory copy starts with.
+func (c *checker) nonZero(b []byte) (bool, int) {
+	for i, x := range b {
+		if x != 0 {
+			if c.compat && i == 0 {
+				return false, 0
+			}
+			return true, i
+		}
+	}
+	return false, 0
+}

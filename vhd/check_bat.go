@@ -1,0 +1,316 @@
+package vhd
+
+import (
+	"encoding/binary"
+	"slices"
+	"sort"
+)
+
+// blockSizeForCheck returns the header's block size when it is one this
+// package can work with, and 2 MiB otherwise.
+func (c *checker) blockSizeForCheck() int64 {
+	if validBlockSize(c.hdr.BlockSize) {
+		return int64(c.hdr.BlockSize)
+	}
+	return DefaultBlockSize
+}
+
+// blocksToCheck is the number of BAT entries the block rules look at:
+// curr_size>>21 in Compat mode (vhd-util assumes 2 MiB blocks and rounds
+// down), every block of the virtual size by default; never more than the
+// entries read.
+func (c *checker) blocksToCheck() int64 {
+	var n uint64
+	if c.compat {
+		n = c.ft.CurrentSize >> 21
+	} else {
+		bs := uint64(c.blockSizeForCheck())
+		n = c.ft.CurrentSize/bs + boolToUint(c.ft.CurrentSize%bs != 0)
+	}
+	return int64(min(n, uint64(len(c.bat))))
+}
+
+func boolToUint(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// endOfHeaders is libvhd's vhd_end_of_headers: the end of the header, the
+// BAT, the batmap and every locator's data. It returns the errno libvhd
+// would fail with when the batmap cannot be read, and the end computed from
+// what could be read.
+func (c *checker) endOfHeaders() (uint64, int) {
+	h := c.hdr
+	eom := satAdd(c.ft.DataOffset, HeaderSize)
+	eom = max(eom, satAdd(h.TableOffset, uint64(pad512(int64(h.MaxTableEntries)*4))))
+	errno := 0
+	if bm := c.loadBatmap(); bm != nil {
+		errno = bm.errno
+		if bm.hdrRead {
+			eom = max(eom, satAdd(uint64(bm.hoff), SectorSize))
+		}
+		if bm.hdrOK {
+			eom = max(eom, satAdd(bm.hdr.Offset, uint64(bm.hdr.Size)*SectorSize))
+		}
+	}
+	for _, l := range h.Locators {
+		if l.Code != PlatformNone {
+			eom = max(eom, satAdd(l.DataOffset, uint64(l.Size())))
+		}
+	}
+	return eom, errno
+}
+
+// checkBAT runs step 6: the BAT, the blocks' places, their overlaps, and
+// with CheckBitmaps their data.
+func (c *checker) checkBAT() {
+	h := c.hdr
+	eof := c.size
+	fileSizeOK := true
+	if eof%SectorSize != 0 {
+		if eof%SectorSize != SectorSize-1 {
+			c.add("BAT", -1, ErrBATInvalid, "invalid file size: 0x%x", eof)
+			fileSizeOK = false
+		}
+		eof++
+	}
+	if !c.tableOK {
+		c.notRun("BAT: the table does not lie within the file")
+		return
+	}
+	blks2M := c.ft.CurrentSize>>21 + boolToUint(c.ft.CurrentSize&(2<<20-1) != 0)
+	batErr := false
+	if uint64(h.MaxTableEntries) < blks2M {
+		c.add("BAT", c.hdrOff+headerOffMaxEntries, ErrBATInvalid, "error reading bat: -%d", errEINVAL)
+		batErr = true
+	}
+	buf := make([]byte, int64(h.MaxTableEntries)*4)
+	if e := c.read(buf, int64(h.TableOffset), "BAT"); e != 0 {
+		if e > 0 && !batErr {
+			c.add("BAT", int64(h.TableOffset), ErrBATInvalid, "error reading bat: -%d", e)
+		}
+		return
+	}
+	c.bat = make([]uint32, h.MaxTableEntries)
+	for i := range c.bat {
+		c.bat[i] = binary.BigEndian.Uint32(buf[4*i:])
+	}
+	buf = nil
+
+	eoh, errno := c.endOfHeaders()
+	if bm := c.bm; bm != nil && bm.tooSmall {
+		c.add("batmap", bm.hoff+batmapOffSize, ErrBatmapTooSmall,
+			"batmap of %d sectors is smaller than the %d bytes read for the virtual size (vhd-util aborts)", bm.hdr.Size, c.batmapMapLen())
+	}
+	if errno != 0 {
+		c.add("batmap", c.bm.hoff, ErrBatmapInvalid, "error calculating end of metadata: -%d", errno)
+	}
+	if !fileSizeOK || batErr {
+		return
+	}
+
+	var vhdBlocks uint64
+	if c.compat {
+		vhdBlocks = c.ft.CurrentSize >> 21
+	} else {
+		bs := uint64(c.blockSizeForCheck())
+		vhdBlocks = c.ft.CurrentSize/bs + boolToUint(c.ft.CurrentSize%bs != 0)
+	}
+	if vhdBlocks > uint64(h.MaxTableEntries) {
+		c.add("BAT", c.hdrOff+headerOffMaxEntries, ErrBATInvalid, "VHD size (%d blocks) exceeds BAT size (%d)", vhdBlocks, h.MaxTableEntries)
+		return
+	}
+	n := c.blocksToCheck()
+	spb := int64(h.BlockSize) >> 9
+	bmSecs := max((spb>>3+SectorSize-1)/SectorSize, 1)
+	blockSecs := uint64(spb + bmSecs)
+	eofSecs := uint64(eof-FooterSize) >> 9
+	eohSecs := eoh >> 9
+	allowOne := c.primaryMissing && c.opts.UseBackupFooter
+
+	ov := c.newOverlaps(n, blockSecs)
+	var dc *dataChecker
+	if c.opts.CheckBitmaps {
+		if validBlockSize(h.BlockSize) {
+			dc = c.newDataChecker(spb, bmSecs, eof)
+		} else {
+			c.notRun("bitmaps: block size %d is not supported", h.BlockSize)
+		}
+	}
+	for i := int64(0); i < n; i++ {
+		if i&0xFFFF == 0 && c.stopped() {
+			return
+		}
+		off := c.bat[i]
+		if off == Unallocated {
+			continue
+		}
+		where := int64(h.TableOffset) + 4*i
+		ok := true
+		if uint64(off) < eohSecs {
+			c.add("BAT", where, ErrBATInvalid, "block %d (offset 0x%x) clobbers headers", i, off)
+			ok = false
+		}
+		end := uint64(off) + blockSecs
+		if c.compat {
+			end = uint64(off + uint32(blockSecs)) // blktap adds in 32 bits
+		}
+		if end > eofSecs && !(allowOne && end == eofSecs+1) {
+			c.add("BAT", where, ErrBATInvalid, "block %d (offset 0x%x) clobbers footer", i, off)
+			ok = false
+		}
+		if ov != nil {
+			ov.report(i, off)
+		}
+		if dc != nil && ok {
+			dc.check(i, off)
+			if c.fatal != nil {
+				return
+			}
+		}
+	}
+	if ov != nil {
+		ov.finish()
+	}
+}
+
+// overlaps finds blocks that overlap, in O(n log n): the allocated entries
+// are sorted by offset once, and each block's partners are the neighbours
+// within one block's length.
+type overlaps struct {
+	c         *checker
+	keys      []uint64 // offset<<32 | index, sorted
+	blockSecs uint64
+	any       bool
+	seen      int64 // pairs passed to add
+	stopped   bool  // the report is full: pairs are only counted
+}
+
+func (c *checker) newOverlaps(n int64, blockSecs uint64) *overlaps {
+	if c.opts.SkipOverlapCheck {
+		return nil
+	}
+	keys := make([]uint64, 0, min(n, 1<<20))
+	for i := int64(0); i < n; i++ {
+		if off := c.bat[i]; off != Unallocated {
+			keys = append(keys, uint64(off)<<32|uint64(i))
+		}
+	}
+	if !slices.IsSorted(keys) {
+		slices.Sort(keys)
+	}
+	o := &overlaps{c: c, keys: keys, blockSecs: blockSecs}
+	for k := 1; k < len(keys); k++ {
+		if keys[k]>>32-keys[k-1]>>32 < blockSecs {
+			o.any = true
+			break
+		}
+	}
+	return o
+}
+
+// report adds "block i clobbers block j" for every j > i overlapping block
+// i, in index order: vhd-util reports the first such pair of the lowest i.
+func (o *overlaps) report(i int64, off uint32) {
+	if !o.any || o.stopped {
+		return
+	}
+	c := o.c
+	if len(c.rep.Problems) >= c.max {
+		o.stopped = true
+		return
+	}
+	lo := uint64(0)
+	if uint64(off) >= o.blockSecs {
+		lo = uint64(off) - o.blockSecs + 1
+	}
+	hi := uint64(off) + o.blockSecs
+	from := sort.Search(len(o.keys), func(k int) bool { return o.keys[k]>>32 >= lo })
+	var partners []uint64
+	for k := from; k < len(o.keys) && o.keys[k]>>32 < hi; k++ {
+		if j := o.keys[k] & 0xFFFFFFFF; int64(j) > i {
+			partners = append(partners, j)
+		}
+	}
+	slices.Sort(partners)
+	for _, j := range partners {
+		c.add("BAT", int64(c.hdr.TableOffset)+4*i, ErrBATOverlap, "block %d (offset 0x%x) clobbers block %d (offset 0x%x)", i, off, j, c.bat[j])
+		o.seen++
+	}
+}
+
+// finish counts the pairs not reported once the report was full.
+func (o *overlaps) finish() {
+	if !o.any || !o.stopped {
+		return
+	}
+	var total int64
+	k := 0
+	for j := range o.keys {
+		for o.keys[j]>>32-o.keys[k]>>32 >= o.blockSecs {
+			k++
+		}
+		total += int64(j - k)
+	}
+	o.c.rep.Truncated += int(total - o.seen)
+}
+
+// dataChecker is the -b rule: a sector holding data must have its bitmap
+// bit set.
+type dataChecker struct {
+	c      *checker
+	spb    int64
+	bmSecs int64
+	end    int64 // EOF-512: data is read up to here, as libvhd's vhd_read_at does
+	bitmap []byte
+	data   []byte
+}
+
+func (c *checker) newDataChecker(spb, bmSecs, eof int64) *dataChecker {
+	return &dataChecker{
+		c:      c,
+		spb:    spb,
+		bmSecs: bmSecs,
+		end:    eof - FooterSize,
+		bitmap: make([]byte, pad512(spb>>3)),
+		data:   make([]byte, spb*SectorSize),
+	}
+}
+
+func (d *dataChecker) check(i int64, off uint32) {
+	c := d.c
+	if c.stopped() {
+		return
+	}
+	boff := int64(off) * SectorSize
+	if e := c.read(d.bitmap, boff, "bitmap"); e != 0 {
+		if e > 0 {
+			c.add("BAT", boff, ErrBitmapInvalid, "error reading bitmap 0x%x", i)
+		}
+		return
+	}
+	doff := (int64(off) + d.bmSecs) * SectorSize
+	n := int64(len(d.data))
+	if d.end < doff+n {
+		n = d.end - doff
+	}
+	if n < 0 {
+		c.add("BAT", doff, ErrBitmapInvalid, "error reading data block 0x%x", i)
+		return
+	}
+	clear(d.data[n:])
+	if e := c.read(d.data[:n], doff, "data block"); e != 0 {
+		if e > 0 {
+			c.add("BAT", doff, ErrBitmapInvalid, "error reading data block 0x%x", i)
+		}
+		return
+	}
+	for s := int64(0); s < d.spb; s++ {
+		sec := d.data[s*SectorSize : (s+1)*SectorSize]
+		if set, _ := c.nonZero(sec); set && d.bitmap[s>>3]&(0x80>>(s&7)) == 0 {
+			c.add("BAT", doff+s*SectorSize, ErrBitmapInvalid, "sector 0x%x of block 0x%x has data where bitmap is clear", s, i)
+		}
+	}
+}
