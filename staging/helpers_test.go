@@ -166,11 +166,11 @@ func stagingLeft(t testing.TB, sr string) []string {
 // RenameNoReplace with EINVAL as NFS does.
 type faultOps struct {
 	OSFileOps
-	mu        sync.Mutex
-	calls     int
-	failAt    int
-	after     bool
-	err       error
+	mu         sync.Mutex
+	calls      int
+	failAt     int
+	after      bool
+	err        error
 	noReplace  bool
 	beforeMove func(dst string)
 	trace      []string
