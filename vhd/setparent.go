@@ -115,7 +115,7 @@ func (f *File) SetParent(parentPath string, opts *SetParentOptions) error {
 	if childPath == "" {
 		return fail("child path", errors.New("the child's path is unknown: set SetParentOptions.ChildPath"))
 	}
-	link, err := parentLink(childPath, parentPath, opts.Raw)
+	link, err := parentLink(childPath, parentPath, opts.Raw, Open)
 	if err != nil {
 		return fail(link.field, err)
 	}
@@ -241,19 +241,20 @@ func (f *File) SetParent(parentPath string, opts *SetParentOptions) error {
 
 // link is what a child records of a parent, plus what it was found from.
 type link struct {
-	field string // the step that failed, for errors
-	real  string // canonical parent path
-	rel   string // locator path
-	name  string // base name
-	uuid  uuid.UUID
-	mtime time.Time
-	size  int64 // virtual size, or file size of a raw parent
+	field   string // the step that failed, for errors
+	real    string // canonical parent path
+	rel     string // locator path
+	name    string // base name
+	uuid    uuid.UUID
+	mtime   time.Time
+	size    int64    // virtual size, or file size of a raw parent
+	keyhash *Keyhash // the parent's batmap keyhash when its cookie is 1
 }
 
 // parentLink checks the parent at parentPath and works out the fields a
-// child at childPath records of it. The child must exist unless it is being
-// created.
-func parentLink(childPath, parentPath string, raw bool) (link, error) {
+// child at childPath records of it, opening a VHD parent with open (Open
+// for a path the caller gave, a ParentOpener's Open for one it resolved).
+func parentLink(childPath, parentPath string, raw bool, open func(string) (*File, error)) (link, error) {
 	l := link{field: "parent"}
 	real, err := filepath.EvalSymlinks(parentPath)
 	if err == nil {
@@ -294,7 +295,7 @@ func parentLink(childPath, parentPath string, raw bool) (link, error) {
 		l.size, err = fileSize(real)
 		return l, err
 	}
-	p, err := Open(real)
+	p, err := open(parentPath)
 	if err != nil {
 		return l, err
 	}
@@ -304,6 +305,10 @@ func parentLink(childPath, parentPath string, raw bool) (link, error) {
 	}
 	l.uuid = p.Footer.UUID
 	l.size = p.VirtualSize()
+	if bm, err := p.Batmap(); err == nil && bm.Header.Keyhash.Cookie == 1 {
+		kh := bm.Header.Keyhash
+		l.keyhash = &kh
+	}
 	return l, nil
 }
 

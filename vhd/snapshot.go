@@ -88,7 +88,12 @@ func Snapshot(childPath, parentPath string, opts *SnapshotOptions) (*File, error
 	if err != nil {
 		return nil, fail("parent", err)
 	}
-	l, err := parentLink(childPath, target, raw)
+	open := Open
+	if target != parentPath {
+		// A path decoded from a file is opened by the ParentOpener only.
+		open = opts.Parents.Open
+	}
+	l, err := parentLink(childPath, target, raw, open)
 	if err != nil {
 		return nil, fail(l.field, err)
 	}
@@ -106,7 +111,7 @@ func Snapshot(childPath, parentPath string, opts *SnapshotOptions) (*File, error
 		return nil, fail("size", fmt.Errorf("requested size %d is smaller than the parent's %d: %w", opts.Size, size, ErrTooLarge))
 	}
 	if opts.DepthLimit > 0 {
-		d, err := chainDepth(target, raw, opts.Parents, opts.DepthLimit)
+		d, err := chainDepth(target, raw, open, opts.Parents, opts.DepthLimit)
 		if err != nil {
 			return nil, fail("chain depth", err)
 		}
@@ -132,7 +137,32 @@ func Snapshot(childPath, parentPath string, opts *SnapshotOptions) (*File, error
 	if err != nil {
 		return nil, fail("create", err)
 	}
+	if l.keyhash != nil {
+		if err := f.setKeyhash(*l.keyhash); err != nil {
+			f.Close()
+			os.Remove(childPath)
+			return nil, fail("keyhash", err)
+		}
+	}
 	return f, nil
+}
+
+// setKeyhash stores kh in the batmap header of a new child, as vhd-util
+// snapshot copies an encrypted parent's key hash.
+func (f *File) setKeyhash(kh Keyhash) error {
+	if err := f.prepare(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.batmap == nil {
+		return ErrNoBatmap
+	}
+	f.batmap.Header.Keyhash = kh
+	if err := f.writeBatmapHeader(); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // snapshotSize returns the virtual size of the VHD at path, or the file
@@ -223,11 +253,11 @@ func resolveParent(f *File, po ParentOpener) (string, error) {
 // chainDepth returns the depth of the chain starting at path as vhd-util
 // query -d counts it: 1 for the file and 1 for each ancestor, a raw parent
 // included. It stops counting past limit.
-func chainDepth(path string, raw bool, po ParentOpener, limit int) (int, error) {
+func chainDepth(path string, raw bool, open func(string) (*File, error), po ParentOpener, limit int) (int, error) {
 	if raw {
 		return 1, nil
 	}
-	p, err := Open(path)
+	p, err := open(path)
 	if err != nil {
 		return 0, err
 	}

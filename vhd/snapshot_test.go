@@ -256,3 +256,52 @@ func TestSnapshotDepthLimitAllows(t *testing.T) {
 	}
 	f.Close()
 }
+
+// TestSnapshotCopiesKeyhash: a parent whose batmap keyhash cookie is 1
+// passes its key hash to the child, as vhd-util snapshot does.
+func TestSnapshotCopiesKeyhash(t *testing.T) {
+	for _, cookie := range []byte{0, 1} {
+		t.Run(itoa(int(cookie)), func(t *testing.T) {
+			dir := t.TempDir()
+			parent := vhdtest.Dynamic(t, filepath.Join(dir, "p.vhd"), 4*mib, nil)
+			pf, err := vhd.Open(parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bm, err := pf.Batmap()
+			pf.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			kh := append([]byte{cookie}, vhdtest.Pattern(9, 64)...)
+			vhdtest.Patch(t, parent, bm.HeaderOffset+29, kh...)
+			f, err := vhd.Snapshot(filepath.Join(dir, "c.vhd"), parent, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cbm, err := f.Batmap()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want vhd.Keyhash
+			if cookie == 1 {
+				want.Cookie = 1
+				copy(want.Nonce[:], kh[1:33])
+				copy(want.Hash[:], kh[33:])
+			}
+			if diff := cmp.Diff(want, cbm.Header.Keyhash); diff != "" {
+				t.Errorf("child keyhash (-want +got):\n%s", diff)
+			}
+			c, err := vhd.Open(f.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			dbm, err := c.Batmap()
+			if err != nil || dbm.Header.Keyhash != want {
+				t.Errorf("keyhash on disk %+v, %v", dbm.Header.Keyhash, err)
+			}
+		})
+	}
+}
