@@ -1,0 +1,125 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/vhdkit/vhdkit/vhd"
+)
+
+// Validate walks the chain that ends in leaf (see [Walk]) and checks every
+// link, reporting all problems of all links together in a
+// *ValidationError, each naming its file:
+//
+//   - every link passes [vhd.CheckFile], with the chain's Resolver for its
+//     parent rules (so in confined mode every MacX, W2ku and W2ru locator
+//     of every link, not only the one that resolved first, must stay in the
+//     root) and CheckOptions.Compat set in compatible mode;
+//   - every child's header parent UUID equals its parent's footer UUID
+//     ([UUIDMismatchError]), unless Options.IgnoreParentUUID is set or the
+//     parent is raw;
+//   - in confined mode only: the leaf is not hidden ([ErrHiddenLeaf]), no
+//     child is smaller than its parent ([ErrSmallerThanParent]), and every
+//     dynamic or differencing link has 2 MiB blocks ([ErrBlockSize]).
+//
+// A walk that fails adds its error as the problem of the link where it
+// stopped, after the problems of the links before it. On success Validate
+// returns the open chain; on any error it returns nil and closes it. A
+// context error, or an I/O error that stopped a check, is returned as is.
+func Validate(ctx context.Context, leaf string, opts *Options) (*Chain, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	c, werr := walk(ctx, leaf, opts)
+	if c == nil {
+		return nil, werr
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		c.Close()
+		return nil, ctxErr
+	}
+	probs, err := c.validate(ctx, opts)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if werr != nil {
+		path := leaf
+		var we *WalkError
+		var le *LocatorError
+		switch {
+		case errors.As(werr, &we):
+			path = we.Path
+		case errors.As(werr, &le) && le.Child != "":
+			path = le.Child
+		case len(c.Links) > 0:
+			path = c.Links[len(c.Links)-1].Path
+		}
+		probs = append(probs, LinkProblem{Path: path, Err: werr})
+	}
+	if len(probs) > 0 {
+		c.Close()
+		return nil, &ValidationError{Problems: probs}
+	}
+	return c, nil
+}
+
+// validate checks the links the chain holds. It returns the problems, or an
+// error that stopped the checks.
+func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error) {
+	log := o.logger()
+	compat := c.resolver.mode == Compat
+	var probs []LinkProblem
+	add := func(path string, err error) {
+		log.Debug("chain problem", "path", path, "err", err)
+		probs = append(probs, LinkProblem{Path: path, Err: err})
+	}
+	for i, l := range c.Links {
+		f := l.File
+		_, err := vhd.CheckFile(ctx, l.Path, &vhd.CheckOptions{
+			// Validate compares parent UUIDs itself, with a typed error.
+			IgnoreParentUUID: true,
+			Now:              o.Now,
+			Parents:          c.resolver,
+			Compat:           compat,
+		})
+		var ce *vhd.CheckError
+		switch {
+		case errors.As(err, &ce):
+			add(l.Path, err)
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			add(l.Path, err)
+		}
+		if i+1 < len(c.Links) && !o.IgnoreParentUUID {
+			p := c.Links[i+1]
+			if want, got := f.ParentUUID(), p.File.Footer.UUID; want != uuid.Nil && want != got {
+				add(l.Path, &UUIDMismatchError{Child: l.Path, Parent: p.Path, Want: want, Got: got})
+			}
+		}
+		if compat {
+			continue
+		}
+		if i == 0 {
+			if h, err := f.Hidden(); err != nil {
+				add(l.Path, err)
+			} else if h != 0 {
+				add(l.Path, fmt.Errorf("%w: %s has hidden flag %d", ErrHiddenLeaf, l.Path, h))
+			}
+		}
+		if i+1 < len(c.Links) {
+			p := c.Links[i+1]
+			if cs, ps := f.VirtualSize(), p.File.VirtualSize(); cs < ps {
+				add(l.Path, fmt.Errorf("%w: %s is %d bytes, its parent %s %d bytes", ErrSmallerThanParent, l.Path, cs, p.Path, ps))
+			}
+		}
+		if bs := f.BlockSize(); bs != 0 && bs != vhd.DefaultBlockSize {
+			add(l.Path, fmt.Errorf("%w: %s has %d-byte blocks", ErrBlockSize, l.Path, bs))
+		}
+	}
+	return probs, nil
+}
