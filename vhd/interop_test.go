@@ -413,7 +413,8 @@ func TestInteropSetParent(t *testing.T) {
 	}
 }
 
-// checkValid asserts that path passes our own layout rules.
+// checkValid asserts that path passes Check (both modes, parents resolved)
+// and, for a dynamic or differencing disk, our own layout rules.
 func checkValid(t *testing.T, path string) {
 	t.Helper()
 	f, err := vhd.Open(path)
@@ -422,6 +423,7 @@ func checkValid(t *testing.T, path string) {
 	}
 	typ := f.DiskType()
 	f.Close()
+	assertCheck(t, path)
 	if typ == vhd.DiskDynamic || typ == vhd.DiskDifferencing {
 		assertLayout(t, path)
 	}

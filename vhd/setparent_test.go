@@ -2,6 +2,7 @@ package vhd_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -216,6 +217,23 @@ func assertLayout(t testing.TB, path string) {
 	}
 }
 
+// assertCheck runs vhd.CheckFile on path in the default and the vhd-util
+// compatibility mode, with parents resolved, and fails on any problem or
+// rule not run.
+func assertCheck(t testing.TB, path string) {
+	t.Helper()
+	for _, compat := range []bool{false, true} {
+		rep, err := vhd.CheckFile(context.Background(), path, &vhd.CheckOptions{Compat: compat, Parents: spOpener{}})
+		if err != nil {
+			t.Errorf("Check(Compat=%v) %s: %v", compat, path, err)
+			continue
+		}
+		if len(rep.NotRun) > 0 {
+			t.Errorf("Check(Compat=%v) %s did not run %q", compat, path, rep.NotRun)
+		}
+	}
+}
+
 // spFixture is a child and a parent to re-link it to.
 type spFixture struct {
 	child, newParent string
@@ -383,6 +401,7 @@ func TestSetParent(t *testing.T) {
 				t.Errorf("locator codes (-want +got):\n%s", diff)
 			}
 			assertLayout(t, fx.child)
+			assertCheck(t, fx.child)
 			if !bytes.Equal(fileBytes(t, fx.child)[:512], oldFooter) {
 				t.Errorf("footer changed")
 			}
@@ -419,6 +438,7 @@ func TestSetParentRepeated(t *testing.T) {
 				sizes = append(sizes, f.Size())
 				f.Close()
 				assertLayout(t, c)
+				assertCheck(t, c)
 			}
 			if sizes[5] != sizes[3] || sizes[4] != sizes[2] {
 				t.Errorf("file keeps growing: sizes %v", sizes)
@@ -464,6 +484,9 @@ func TestSetParentWindowsChild(t *testing.T) {
 		}
 	}
 	assertLayout(t, child)
+	// Re-linked, the Windows child passes vhd-util's check too: its header
+	// name is now the base name its locators hold.
+	assertCheck(t, child)
 	if after := chainData(t, child); !bytes.Equal(before, after) {
 		t.Errorf("data differs: %s", firstDiff(after, before))
 	}
@@ -716,6 +739,12 @@ func TestSetParentFaultInjection(t *testing.T) {
 				for _, l := range f.ParentLocators() {
 					if l.Err != nil {
 						t.Errorf("k=%d: locator %d: %v", k, l.Slot, l.Err)
+					}
+				}
+				for _, compat := range []bool{false, true} {
+					if _, err := vhd.Check(context.Background(), bytes.NewReader(mem.b), int64(len(mem.b)),
+						&vhd.CheckOptions{Name: child, Compat: compat, Parents: spOpener{}}); err != nil {
+						t.Errorf("k=%d (header new=%v): Check(Compat=%v): %v", k, isNew, compat, err)
 					}
 				}
 				f.AttachParent(parentFile)

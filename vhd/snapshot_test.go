@@ -165,6 +165,7 @@ func TestSnapshot(t *testing.T) {
 				t.Errorf("the parent changed")
 			}
 			assertLayout(t, child)
+			assertCheck(t, child)
 			// The child reads as its parent.
 			c := openChain(t, child)
 			var wantData []byte
