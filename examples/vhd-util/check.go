@@ -1,12 +1,181 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/vhdkit/vhdkit/vhd"
 )
 
-// runCheck is vhd-util check (placeholder until vhd.CheckFile lands).
+func checkUsage(w io.Writer) {
+	fmt.Fprint(w, `usage: vhd-util check -n NAME [-i] [-I] [-t] [-p] [-b] [-B] [-h]
+  -n NAME  the VHD to check
+  -i       accept an invalid or missing primary footer and use the backup
+  -I       do not compare the parent UUID
+  -t       skip the "time in future" checks
+  -p       check every ancestor too
+  -b       require the bitmap bit of every sector holding data
+  -B       skip the block overlap check (not with -b)
+  -s       (statistics; not supported by this implementation)
+  -h       this help
+`)
+}
+
+// runCheck is vhd-util check: "NAME is valid" (nothing for a fixed disk),
+// or the first problem, "NAME appears invalid; dumping metadata" and a
+// dump; with -p the same for every ancestor, named by its resolved path.
 func runCheck(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintf(stderr, "%s: check is not available yet\n", progName)
-	return errEOPNOTSUPP
+	var name string
+	var haveName, parents, stats bool
+	co := vhd.CheckOptions{Compat: true, Parents: newResolver()}
+	opts, operands := getopt(args, "n:iItpbBsh", stderr)
+	for _, o := range opts {
+		switch {
+		case o.bad:
+			checkUsage(stdout)
+			return errEINVAL
+		case o.c == 'h':
+			checkUsage(stdout)
+			return 0
+		case o.c == 'n':
+			name, haveName = o.arg, true
+		case o.c == 'i':
+			co.UseBackupFooter = true
+		case o.c == 'I':
+			co.IgnoreParentUUID = true
+		case o.c == 't':
+			co.IgnoreTimestamps = true
+		case o.c == 'p':
+			parents = true
+		case o.c == 'b':
+			co.CheckBitmaps = true
+		case o.c == 'B':
+			co.SkipOverlapCheck = true
+		case o.c == 's':
+			stats = true
+		}
+	}
+	if !haveName || len(operands) > 0 || (co.SkipOverlapCheck && (stats || co.CheckBitmaps)) {
+		checkUsage(stdout)
+		return errEINVAL
+	}
+	if stats {
+		fmt.Fprintf(stderr, "%s: check -s (statistics) is not supported by this implementation\n", progName)
+		return errEOPNOTSUPP
+	}
+
+	ctx := context.Background()
+	if code := checkOne(ctx, name, co, stdout); code != 0 || !parents {
+		return code
+	}
+	if code := checkParents(ctx, name, co, stdout); code != 0 {
+		fmt.Fprintf(stdout, "error checking parents: -%d\n", code)
+		return code
+	}
+	return 0
+}
+
+// checkOne checks one file and prints its verdict.
+func checkOne(ctx context.Context, name string, co vhd.CheckOptions, stdout io.Writer) int {
+	st, err := os.Stat(name)
+	if err != nil {
+		e := errno(err)
+		fmt.Fprintf(stdout, "cannot stat %s: %d\n", name, e)
+		return e
+	}
+	if !st.Mode().IsRegular() && st.Mode()&fs.ModeDevice == 0 {
+		fmt.Fprintf(stdout, "%s is not a regular file or block device\n", name)
+		return errEINVAL
+	}
+	co.Name = name
+	rep, err := vhd.CheckFile(ctx, name, &co)
+	var ce *vhd.CheckError
+	switch {
+	case err == nil:
+		if rep.Type != vhd.DiskFixed {
+			fmt.Fprintf(stdout, "%s is valid\n", name)
+		}
+		return 0
+	case errors.As(err, &ce) && len(ce.Problems) > 0:
+		p := ce.Problems[0]
+		if errors.Is(p.Err, vhd.ErrOpenFailed) {
+			// vhd-util has no message of its own here: the dump starts
+			// with the failed open.
+			fmt.Fprintf(stdout, "%s appears invalid; dumping metadata\n", name)
+			fmt.Fprintln(stdout, p.Msg)
+			dumpRaw(stdout, name)
+		} else {
+			fmt.Fprintln(stdout, p.Msg)
+			fmt.Fprintf(stdout, "%s appears invalid; dumping metadata\n", name)
+			dumpMetadata(stdout, name)
+		}
+		return problemErrno(p)
+	case rep == nil:
+		e := errno(err)
+		fmt.Fprintf(stdout, "error opening %s\n", name)
+		return e
+	}
+	e := errno(err)
+	fmt.Fprintf(stdout, "error checking %s: -%d\n", name, e)
+	return e
+}
+
+// problemErrno is the exit status for a problem: the errno its message
+// ends with ("error resolving ./p.vhd: -2"), else EINVAL, vhd-util's status
+// for every validation failure.
+func problemErrno(p vhd.Problem) int {
+	if i := strings.LastIndex(p.Msg, ": -"); i >= 0 {
+		if n, err := strconv.Atoi(p.Msg[i+3:]); err == nil && n > 0 {
+			return n
+		}
+	}
+	return errEINVAL
+}
+
+// checkParents is check -p after the file itself passed: each ancestor is
+// checked in turn, named by its resolved path, up to a base or a raw
+// parent. It returns the first error.
+func checkParents(ctx context.Context, name string, co vhd.CheckOptions, stdout io.Writer) int {
+	var seen []os.FileInfo
+	cur := name
+	for {
+		f, err := vhd.Open(cur)
+		if err != nil {
+			e := openErrno(err)
+			fmt.Fprintf(stdout, "error getting parent: -%d\n", e)
+			return e
+		}
+		if st, err := os.Stat(cur); err == nil {
+			for _, s := range seen {
+				if os.SameFile(s, st) {
+					f.Close()
+					fmt.Fprintf(stdout, "error getting parent: -%d\n", errELOOP)
+					return errELOOP
+				}
+			}
+			seen = append(seen, st)
+		}
+		if !f.HasParent() || f.ParentUUID() == uuid.Nil {
+			f.Close()
+			return 0
+		}
+		parent, _, err := newResolver().Parent(f)
+		f.Close()
+		if err != nil {
+			e := errno(err)
+			fmt.Fprintf(stdout, "error getting parent: -%d\n", e)
+			return e
+		}
+		if code := checkOne(ctx, parent, co, stdout); code != 0 {
+			return code
+		}
+		cur = parent
+	}
 }
