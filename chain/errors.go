@@ -150,7 +150,12 @@ func (e *ValidationError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "chain: %d problem(s):", len(e.Problems))
 	for _, p := range e.Problems {
-		fmt.Fprintf(&b, "\n\t%s: %v", p.Path, p.Err)
+		msg := p.Err.Error()
+		if !strings.Contains(msg, p.Path) {
+			msg = p.Path + ": " + msg
+		}
+		b.WriteString("\n\t")
+		b.WriteString(msg)
 	}
 	return b.String()
 }

@@ -20,7 +20,9 @@ import (
 //   - every child's header parent UUID equals its parent's footer UUID
 //     ([UUIDMismatchError]), unless Options.IgnoreParentUUID is set or the
 //     parent is raw;
-//   - in confined mode only: the leaf is not hidden ([ErrHiddenLeaf]), no
+//   - in confined mode only: no MacX, W2ku or W2ru locator of any link
+//     leads out of the root (a *LocatorError wrapping [ErrOutsideRoot] per
+//     slot, besides the checker's own problem), the leaf is not hidden ([ErrHiddenLeaf]), no
 //     child is smaller than its parent ([ErrSmallerThanParent]), and every
 //     dynamic or differencing link has 2 MiB blocks ([ErrBlockSize]).
 //
@@ -103,6 +105,15 @@ func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error)
 		}
 		if compat {
 			continue
+		}
+		// vhd.Check reports a locator the resolver refuses as one it cannot
+		// resolve; name the ones that leave the root with a typed error.
+		if f.HasParent() {
+			for _, loc := range f.ParentLocators() {
+				if _, err := c.resolver.Resolve(f, loc); errors.Is(err, ErrOutsideRoot) {
+					add(l.Path, err)
+				}
+			}
 		}
 		if i == 0 {
 			if h, err := f.Hidden(); err != nil {
