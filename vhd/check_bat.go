@@ -63,6 +63,27 @@ func (c *checker) endOfHeaders() (uint64, int) {
 	return eom, errno
 }
 
+// readBAT reads every entry of the BAT into c.bat, in chunks so that no
+// second copy of a large table is held. The caller has checked that the
+// table lies within the file.
+func (c *checker) readBAT() int {
+	h := c.hdr
+	bat := make([]uint32, h.MaxTableEntries)
+	buf := make([]byte, min(int64(len(bat))*4, 256<<10))
+	for done := 0; done < len(bat); {
+		k := min(len(bat)-done, len(buf)/4)
+		if e := c.read(buf[:4*k], int64(h.TableOffset)+4*int64(done), "BAT"); e != 0 {
+			return e
+		}
+		for j := range k {
+			bat[done+j] = binary.BigEndian.Uint32(buf[4*j:])
+		}
+		done += k
+	}
+	c.bat = bat
+	return 0
+}
+
 // checkBAT runs step 6: the BAT, the blocks' places, their overlaps, and
 // with CheckBitmaps their data.
 func (c *checker) checkBAT() {
@@ -86,18 +107,12 @@ func (c *checker) checkBAT() {
 		c.add("BAT", c.hdrOff+headerOffMaxEntries, ErrBATInvalid, "error reading bat: -%d", errEINVAL)
 		batErr = true
 	}
-	buf := make([]byte, int64(h.MaxTableEntries)*4)
-	if e := c.read(buf, int64(h.TableOffset), "BAT"); e != 0 {
+	if e := c.readBAT(); e != 0 {
 		if e > 0 && !batErr {
 			c.add("BAT", int64(h.TableOffset), ErrBATInvalid, "error reading bat: -%d", e)
 		}
 		return
 	}
-	c.bat = make([]uint32, h.MaxTableEntries)
-	for i := range c.bat {
-		c.bat[i] = binary.BigEndian.Uint32(buf[4*i:])
-	}
-	buf = nil
 
 	eoh, errno := c.endOfHeaders()
 	if bm := c.bm; bm != nil && bm.tooSmall {
@@ -191,6 +206,24 @@ type overlaps struct {
 func (c *checker) newOverlaps(n int64, blockSecs uint64) *overlaps {
 	if c.opts.SkipOverlapCheck {
 		return nil
+	}
+	// Fast path: blktap allocates blocks in order, so the entries are often
+	// increasing already; if each lies a block past the previous one there
+	// is no overlap.
+	prev, first, inOrder := uint64(0), true, true
+	for i := int64(0); i < n; i++ {
+		off := c.bat[i]
+		if off == Unallocated {
+			continue
+		}
+		if !first && uint64(off) < prev+blockSecs {
+			inOrder = false
+			break
+		}
+		prev, first = uint64(off), false
+	}
+	if inOrder {
+		return &overlaps{c: c, blockSecs: blockSecs}
 	}
 	keys := make([]uint64, 0, min(n, 1<<20))
 	for i := int64(0); i < n; i++ {
