@@ -90,4 +90,6 @@ func SparseDynamic(tb testing.TB, path string, size int64, alloc func(block int6
 	return path
 }
 
-func pad(n int64) int64 { return max((n+vhd.SectorSize-1)/vhd.SectorSize*vhd.SectorSize, vhd.SectorSize) }
+func pad(n int64) int64 {
+	return max((n+vhd.SectorSize-1)/vhd.SectorSize*vhd.SectorSize, vhd.SectorSize)
+}
