@@ -259,6 +259,12 @@ func TestCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, args: []string{"-n", "a.vhd"}, msg: "batmap is invalid: invalid batmap size", code: 22},
+		{name: "batmap-BAT size mismatch", setup: func(t *testing.T, dir string) {
+			// 4097 blocks need a 2-sector map, but the checksum covers only
+			// curr_size>>24 = 512 bytes, so a 1-sector map reads fine.
+			p := vhdtest.Dynamic(t, filepath.Join(dir, "a.vhd"), 8<<30+2*mib, nil)
+			vhdtest.Patch(t, p, 1536+16896+16, u32(1)...)
+		}, args: []string{"-n", "a.vhd"}, msg: "batmap is invalid: batmap-BAT size mismatch", code: 22},
 		{name: "batmap full bit", setup: func(t *testing.T, dir string) {
 			p := aDisk(t, dir)
 			vhdtest.Patch(t, p, 2560, 0x40)

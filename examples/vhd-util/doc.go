@@ -45,6 +45,9 @@
 //     and inode, with an error instead of running until file descriptors
 //     run out; query -d also resolves a raw parent, which vhd-util counts
 //     without looking for it.
+//   - A batmap smaller than the map blktap reads for the virtual size makes
+//     vhd-util check abort on an assertion (exit 134, output lost); this
+//     command prints the problem and the dump and exits 22.
 //   - Files are not opened with O_DIRECT, and --debug enables no syslog.
 //   - create refuses sizes above 2040 GiB (XenServer's limit; BAT entries
 //     cannot address more than 2 TiB anyway).
