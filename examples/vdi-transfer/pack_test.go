@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// buildBinary builds vdi-transfer into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "vdi-transfer")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, s := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = string(b)
+	}
+	return m
+}
+
+// TestCLIPackUnpack builds the command and round-trips a directory through
+// pipes, then checks that GNU tar, when present, lists the archive.
+func TestCLIPackUnpack(t *testing.T) {
+	bin := buildBinary(t)
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "new")
+	want := map[string]string{"0.vhd": strings.Repeat("leaf ", 10000), "1.vhd": "base", "10.vhd": ""}
+	writeTree(t, src, want)
+
+	var archive, packErr bytes.Buffer
+	pack := exec.Command(bin, "pack", "-level", "1", "-progress", src)
+	pack.Stdout, pack.Stderr = &archive, &packErr
+	if err := pack.Run(); err != nil {
+		t.Fatalf("pack: %v\n%s", err, packErr.String())
+	}
+	if !strings.Contains(packErr.String(), "packed 3 files") {
+		t.Errorf("pack -progress printed %q", packErr.String())
+	}
+
+	var unpackErr bytes.Buffer
+	unpack := exec.Command(bin, "unpack", "-sync", "-md5", dst)
+	unpack.Stdin, unpack.Stderr = bytes.NewReader(archive.Bytes()), &unpackErr
+	if err := unpack.Run(); err != nil {
+		t.Fatalf("unpack: %v\n%s", err, unpackErr.String())
+	}
+	if diff := cmp.Diff(want, readTree(t, dst)); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(unpackErr.String(), "md5 ") {
+		t.Errorf("unpack -md5 printed %q", unpackErr.String())
+	}
+
+	if tarPath, err := exec.LookPath("tar"); err == nil {
+		list := exec.Command(tarPath, "-tzf", "-")
+		list.Stdin = bytes.NewReader(archive.Bytes())
+		got, err := list.Output()
+		if err != nil {
+			t.Fatalf("tar -tz: %v", err)
+		}
+		if diff := cmp.Diff("./\n./0.vhd\n./1.vhd\n./10.vhd\n", string(got)); diff != "" {
+			t.Errorf("tar -tz listing (-want +got):\n%s", diff)
+		}
+	}
+}
+
+// TestRunUsage checks the dispatch table's exit statuses in process.
+func TestRunUsage(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 2},
+		{[]string{"frobnicate"}, 2},
+		{[]string{"pack"}, 2},
+		{[]string{"pack", "-h"}, 2},
+		{[]string{"unpack", "a", "b"}, 2},
+		{[]string{"pack", filepath.Join(dir, "missing")}, 1},
+		{[]string{"pack", "-level", "12", dir}, 1},
+		{[]string{"pack", dir}, 0},
+	} {
+		var stdout, stderr bytes.Buffer
+		got := run(context.Background(), &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, tc.args)
+		if got != tc.want {
+			t.Errorf("run(%q) = %d, want %d; stderr:\n%s", tc.args, got, tc.want, stderr.String())
+		}
+	}
+}
