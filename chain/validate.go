@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/vhd"
@@ -78,21 +81,12 @@ func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error)
 		log.Debug("chain problem", "path", path, "err", err)
 		probs = append(probs, LinkProblem{Path: path, Err: err})
 	}
+	checkErrs := c.checkAll(ctx, o)
 	for i, l := range c.Links {
 		f := l.File
-		_, err := vhd.CheckFile(ctx, l.Path, &vhd.CheckOptions{
-			// Validate compares parent UUIDs itself, with a typed error.
-			IgnoreParentUUID: true,
-			Now:              o.Now,
-			Parents:          c.resolver,
-			Compat:           compat,
-		})
-		var ce *vhd.CheckError
-		switch {
-		case errors.As(err, &ce):
-			add(l.Path, err)
-		case err != nil:
-			if ctx.Err() != nil {
+		if err := checkErrs[i]; err != nil {
+			var ce *vhd.CheckError
+			if !errors.As(err, &ce) && ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			add(l.Path, err)
@@ -133,4 +127,40 @@ func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error)
 		}
 	}
 	return probs, nil
+}
+
+// checkAll runs vhd.CheckFile on every link, on as many goroutines as there
+// are processors, and returns each link's error.
+func (c *Chain) checkAll(ctx context.Context, o *Options) []error {
+	errs := make([]error, len(c.Links))
+	opts := vhd.CheckOptions{
+		// Validate compares parent UUIDs itself, with a typed error.
+		IgnoreParentUUID: true,
+		Now:              o.Now,
+		Parents:          c.resolver,
+		Compat:           c.resolver.mode == Compat,
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(c.Links)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(c.Links) || ctx.Err() != nil {
+					return
+				}
+				o := opts
+				_, errs[i] = vhd.CheckFile(ctx, c.Links[i].Path, &o)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
 }
