@@ -130,10 +130,13 @@ func (c *checker) checkFooters() bool {
 		}
 	}
 	pUsable := string(primary.Cookie[:]) == FooterCookie && checkFooterChecksum(&primary)
-	if primary.DiskType == DiskFixed && (len(pr) == 0 || (pUsable && !ignore)) {
+	// A fixed disk, or a footer that reads as one (no header offset):
+	// there is no backup to look at.
+	looksFixed := primary.DiskType == DiskFixed || (!primary.IsDynamic() && primary.DataOffset == ^uint64(0))
+	if (primary.DiskType == DiskFixed && len(pr) == 0) || (looksFixed && pUsable && !ignore) {
 		// A fixed disk: only the footer is checked.
 		c.ft = &primary
-		c.rep.Type = DiskFixed
+		c.rep.Type = primary.DiskType
 		return false
 	}
 
@@ -167,7 +170,7 @@ func (c *checker) checkFooters() bool {
 		if ignore {
 			c.ft = &backup
 		}
-	case bValid && ignore:
+	case bValid:
 		c.ft = &backup
 	case pUsable:
 		c.ft = &primary
