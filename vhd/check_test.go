@@ -303,7 +303,9 @@ func TestCheckHeader(t *testing.T) {
 		{name: "cookie", make: emptyDisk, edit: header(func(h *vhd.Header) { copy(h.Cookie[:], "xxsparse") }),
 			want: []string{"header is invalid: invalid cookie", open}, first: vhd.ErrHeaderInvalid},
 		{name: "checksum", make: emptyDisk,
-			edit: func(t *testing.T, p string) { vhdtest.PatchHeader(t, p, false, func(h *vhd.Header) { h.Checksum ^= 1 }) },
+			edit: func(t *testing.T, p string) {
+				vhdtest.PatchHeader(t, p, false, func(h *vhd.Header) { h.Checksum ^= 1 })
+			},
 			want: []string{"header is invalid: invalid checksum", open}},
 		{name: "version", make: emptyDisk, edit: header(func(h *vhd.Header) { h.Version = 0x00020000 }),
 			want: []string{"header is invalid: invalid header version", open}},
@@ -391,11 +393,15 @@ func TestCheckBAT(t *testing.T) {
 			edit: bothFooters(func(f *vhd.Footer) { f.CurrentSize = 6 * mib }),
 			want: []string{"error reading bat: -22"}, first: vhd.ErrBATInvalid},
 		{name: "virtual size past the BAT with 1 MiB blocks",
-			make: func(t *testing.T, dir string) string { return vhdtest.Dynamic(t, filepath.Join(dir, "s.vhd"), 4*mib, small) },
+			make: func(t *testing.T, dir string) string {
+				return vhdtest.Dynamic(t, filepath.Join(dir, "s.vhd"), 4*mib, small)
+			},
 			edit: bothFooters(func(f *vhd.Footer) { f.CurrentSize = 5 * mib }),
 			want: []string{"VHD size (5 blocks) exceeds BAT size (4)"}},
 		{name: "virtual size past the BAT with 1 MiB blocks passes in compat (2 MiB assumed)", opts: vhd.CheckOptions{Compat: true},
-			make: func(t *testing.T, dir string) string { return vhdtest.Dynamic(t, filepath.Join(dir, "s.vhd"), 4*mib, small) },
+			make: func(t *testing.T, dir string) string {
+				return vhdtest.Dynamic(t, filepath.Join(dir, "s.vhd"), 4*mib, small)
+			},
 			edit: bothFooters(func(f *vhd.Footer) { f.CurrentSize = 5 * mib })},
 		{name: "clobbers headers", make: oneBlock, edit: func(t *testing.T, p string) { setBAT(t, p, 0, 2) },
 			want: []string{"block 0 (offset 0x2) clobbers headers"}, first: vhd.ErrBATInvalid},
@@ -453,8 +459,8 @@ func TestCheckBitmaps(t *testing.T) {
 	runCheckCases(t, []checkCase{
 		{name: "bitmaps agree", make: dataDisk, opts: vhd.CheckOptions{CheckBitmaps: true}},
 		{name: "data where bitmap is clear", make: oneBlock, opts: vhd.CheckOptions{CheckBitmaps: true},
-			edit: func(t *testing.T, p string) { dataSector(t, p, 5, 0, 7); dataSector(t, p, 9, 0, 0, 1) },
-			want: []string{"sector 0x5 of block 0x0 has data where bitmap is clear", "sector 0x9 of block 0x0 has data where bitmap is clear"},
+			edit:  func(t *testing.T, p string) { dataSector(t, p, 5, 0, 7); dataSector(t, p, 9, 0, 0, 1) },
+			want:  []string{"sector 0x5 of block 0x0 has data where bitmap is clear", "sector 0x9 of block 0x0 has data where bitmap is clear"},
 			first: vhd.ErrBitmapInvalid},
 		{name: "not read without -b", make: oneBlock,
 			edit: func(t *testing.T, p string) { dataSector(t, p, 5, 0, 7) }},
@@ -555,7 +561,7 @@ func TestCheckLocators(t *testing.T) {
 				"parent locator 2 name (p.vhd) does not match header name (/Users/me/p.vhd)",
 			}},
 		{name: "parent missing", make: childDisk, opts: par, edit: func(t *testing.T, p string) { os.Remove(filepath.Join(filepath.Dir(p), "p.vhd")) },
-			want: []string{"error resolving ./p.vhd: -2", "error resolving ./p.vhd: -2", "error resolving ./p.vhd: -2", "could not find parent p.vhd"},
+			want:  []string{"error resolving ./p.vhd: -2", "error resolving ./p.vhd: -2", "error resolving ./p.vhd: -2", "could not find parent p.vhd"},
 			first: vhd.ErrParentInvalid},
 		{name: "parent missing after resolving", make: childDisk, opts: vhd.CheckOptions{Parents: blindOpener{}},
 			edit: func(t *testing.T, p string) { os.Remove(filepath.Join(filepath.Dir(p), "p.vhd")) },
@@ -564,7 +570,9 @@ func TestCheckLocators(t *testing.T) {
 				"invalid parent " + parent + ": error opening parent", "invalid parent " + parent + ": error opening parent",
 				"could not find parent p.vhd"}},
 		{name: "parent does not open", make: childDisk, opts: par,
-			edit: func(t *testing.T, p string) { os.WriteFile(filepath.Join(filepath.Dir(p), "p.vhd"), make([]byte, 4096), 0o644) },
+			edit: func(t *testing.T, p string) {
+				os.WriteFile(filepath.Join(filepath.Dir(p), "p.vhd"), make([]byte, 4096), 0o644)
+			},
 			want: []string{
 				"invalid parent " + parent + ": error opening parent", "invalid parent " + parent + ": error opening parent",
 				"invalid parent " + parent + ": error opening parent", "could not find parent p.vhd"}},
