@@ -286,6 +286,12 @@ func (r *Resolver) Open(path string) (*vhd.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chain: open %w", err)
 	}
+	return r.openReal(real)
+}
+
+// openReal opens the VHD at real, an absolute, symlink-free path in the
+// root of a confined resolver, and checks it against the root.
+func (r *Resolver) openReal(real string) (*vhd.File, error) {
 	f, err := vhd.Open(real)
 	if err != nil {
 		return nil, err

@@ -199,10 +199,11 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 			return c, &WalkError{Path: path, Depth: depth, Err: err}
 		}
 		var f *vhd.File
-		if depth == 0 || res.mode == Compat {
+		if res.mode == Compat {
 			f, err = vhd.Open(openPath)
 		} else {
-			f, err = res.Open(openPath)
+			// openPath is the real path, checked to lie in the root.
+			f, err = res.openReal(openPath)
 		}
 		if err != nil {
 			return c, &WalkError{Path: path, Depth: depth, Err: err}
