@@ -659,14 +659,14 @@ func (m *memStore) Sync() error { return nil }
 // and checks that the child still opens with either its whole old header or
 // its whole new one, a consistent layout, and the same data.
 func TestSetParentFaultInjection(t *testing.T) {
-	size := int64(8 * mib)
+	size := int64(4 * mib)
 	tests := []struct {
 		name   string
 		writes []vhdtest.Write
 		depth  int // length of the relative path to the new parent
 	}{
-		{"short path, blocks", []vhdtest.Write{vhdtest.Fill(2, 100, 3000), vhdtest.Fill(3, 6*mib, 512)}, 0},
-		{"long path, block moves", []vhdtest.Write{vhdtest.Fill(2, 100, 3000), vhdtest.Fill(3, 2*mib, 2*mib), vhdtest.Fill(4, 6*mib+9, 99)}, 800},
+		{"short path, blocks", []vhdtest.Write{vhdtest.Fill(2, 100, 3000), vhdtest.Fill(3, 3*mib, 512)}, 0},
+		{"long path, block moves", []vhdtest.Write{vhdtest.Fill(2, 100, 3000), vhdtest.Fill(3, 2*mib, 2*mib-512), vhdtest.Fill(4, 4*mib-9, 9)}, 800},
 		{"long path, no blocks", nil, 800},
 	}
 	for _, tc := range tests {

@@ -172,10 +172,18 @@ func TestSnapshot(t *testing.T) {
 			if tc.raw {
 				wantData = targetData
 			} else {
-				wantData = chainData(t, target)
+				wantData = chainData(t, target)[:tc.wantSize]
 			}
-			if gotData := readAll(t, c); !bytes.Equal(gotData[:len(wantData)], wantData) {
-				t.Errorf("child data differs from parent: %s", firstDiff(gotData, wantData))
+			// The first and last 2 MiB are enough: the child holds nothing.
+			n := min(int64(len(wantData)), 2*mib)
+			for _, off := range []int64{0, int64(len(wantData)) - n} {
+				got := make([]byte, n)
+				if _, err := c.ReadAt(got, off); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, wantData[off:off+n]) {
+					t.Errorf("child data at %d differs from parent: %s", off, firstDiff(got, wantData[off:off+n]))
+				}
 			}
 		})
 	}
