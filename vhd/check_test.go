@@ -407,6 +407,10 @@ func TestCheckBAT(t *testing.T) {
 			want: []string{"block 0 (offset 0x2) clobbers headers"}, first: vhd.ErrBATInvalid},
 		{name: "clobbers footer", make: oneBlock, edit: func(t *testing.T, p string) { setBAT(t, p, 0, bat(t, p)[0]+1) },
 			want: []string{"block 0 (offset 0x8) clobbers footer"}},
+		{name: "missing primary footer", make: oneBlock, edit: func(t *testing.T, p string) { os.Truncate(p, mustSize(t, p)-512) },
+			want: []string{"primary footer invalid: invalid cookie", "block 0 (offset 0x7) clobbers footer"}},
+		{name: "missing primary footer accepted with -i", make: oneBlock, opts: vhd.CheckOptions{UseBackupFooter: true},
+			edit: func(t *testing.T, p string) { os.Truncate(p, mustSize(t, p)-512) }},
 		{name: "clobbers block", make: dataDisk, edit: func(t *testing.T, p string) { setBAT(t, p, 1, bat(t, p)[0]+8) },
 			want: []string{"block 0 (offset {b0}) clobbers block 1 (offset 0xf)"}, first: vhd.ErrBATOverlap},
 		{name: "overlap not checked with -B", make: dataDisk, opts: vhd.CheckOptions{SkipOverlapCheck: true},
@@ -693,5 +697,50 @@ func TestHugeBATClaimFailsCheaply(t *testing.T) {
 	}
 	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
 		t.Errorf("allocated %d bytes", d)
+	}
+}
+
+// TestCheckSparseLarge checks large sparse disks: every block allocated
+// (in order, then with two entries swapped so that the overlap rule sorts),
+// and a few blocks with their data read (-b).
+func TestCheckSparseLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-GiB sparse files")
+	}
+	dir := t.TempDir()
+	p := vhdtest.SparseDynamic(t, filepath.Join(dir, "full.vhd"), 40<<30, nil)
+	check := func(opts *vhd.CheckOptions, want ...string) {
+		t.Helper()
+		rep, _ := vhd.CheckFile(context.Background(), p, opts)
+		var got []string
+		for _, pr := range rep.Problems {
+			got = append(got, pr.Msg)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("problems (-want +got):\n%s", diff)
+		}
+	}
+	check(nil)
+	b := bat(t, p)
+	n := len(b)
+	setBAT(t, p, 0, b[n-1])
+	setBAT(t, p, n-1, b[0])
+	check(nil)
+	setBAT(t, p, 5, b[6])
+	check(nil, fmt.Sprintf("block 5 (offset 0x%x) clobbers block 6 (offset 0x%x)", b[6], b[6]))
+	check(&vhd.CheckOptions{SkipOverlapCheck: true})
+
+	q := vhdtest.SparseDynamic(t, filepath.Join(dir, "some.vhd"), 40<<30, func(i int64) bool { return i%2000 == 0 })
+	rep, err := vhd.CheckFile(context.Background(), q, &vhd.CheckOptions{CheckBitmaps: true})
+	if err != nil || len(rep.Problems) != 0 {
+		t.Errorf("sparse disk with -b: %v", err)
+	}
+	f, err := vhd.Open(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if n, err := f.AllocatedBlocks(); n != 11 || err != nil {
+		t.Errorf("AllocatedBlocks = %d, %v; want 11", n, err)
 	}
 }
