@@ -204,21 +204,22 @@ func (f *File) SetParent(parentPath string, opts *SetParentOptions) error {
 	if err := f.Sync(); err != nil {
 		return fail("sync", err)
 	}
+	eodBefore, err := f.endOfData()
+	if err != nil {
+		eodBefore = -1
+	}
 	nh.UpdateChecksum()
 	if _, err := f.w.WriteAt(nh.bytes(), int64(f.Footer.DataOffset)); err != nil {
 		// The write may have been torn: try to put the old header back.
 		f.w.WriteAt(h.bytes(), int64(f.Footer.DataOffset))
 		return fail("header", err)
 	}
+	// From here the file is linked to the new parent, synced or not.
+	f.Header = &nh
+	f.eod = 0
 	if err := f.Sync(); err != nil {
 		return fail("sync", err)
 	}
-	eodBefore, err := f.endOfData()
-	if err != nil {
-		eodBefore = -1
-	}
-	f.Header = &nh
-	f.eod = 0
 	log.Debug("vhd: header written", "file", childPath)
 
 	// The new header is durable: release what the old one used.

@@ -601,12 +601,13 @@ func TestSetParentNotByName(t *testing.T) {
 	}
 }
 
-// memStore is an in-memory vhd.ReadWriterAt that can fail every write from
-// the failAt-th on (counting from 1), as a crash would stop them.
+// memStore is an in-memory vhd.ReadWriterAt that can fail every write,
+// truncate or sync from the failAt-th on (counting from 1), as a crash
+// would stop them.
 type memStore struct {
 	mu     sync.Mutex
 	b      []byte
-	writes int
+	writes int // writes, truncates and syncs so far
 	failAt int // 0: never
 }
 
@@ -653,7 +654,16 @@ func (m *memStore) Truncate(n int64) error {
 	return nil
 }
 
-func (m *memStore) Sync() error { return nil }
+// Sync counts as one of the operations that can fail.
+func (m *memStore) Sync() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.writes++
+	if m.failAt > 0 && m.writes >= m.failAt {
+		return errInjected
+	}
+	return nil
+}
 
 // TestSetParentFaultInjection fails the k-th write of SetParent for every k
 // and checks that the child still opens with either its whole old header or
@@ -687,12 +697,14 @@ func TestSetParentFaultInjection(t *testing.T) {
 			orig := fileBytes(t, child)
 			want := chainData(t, child)
 
+			var failed *vhd.File // the File SetParent failed on
 			run := func(failAt int) (*memStore, error) {
 				mem := &memStore{b: bytes.Clone(orig), failAt: failAt}
 				f, err := vhd.NewWritable(mem, int64(len(mem.b)))
 				if err != nil {
 					t.Fatal(err)
 				}
+				failed = f
 				return mem, f.SetParent(np, &vhd.SetParentOptions{ChildPath: child})
 			}
 			header := func(b []byte) *vhd.Header {
@@ -755,8 +767,16 @@ func TestSetParentFaultInjection(t *testing.T) {
 				if !bytes.Equal(got, want) {
 					t.Errorf("k=%d (header new=%v): data differs: %s", k, isNew, firstDiff(got, want))
 				}
+				// The File the error came from still reads the same data.
+				if !cmp.Equal(failed.Header, oldH) && !cmp.Equal(failed.Header, newH) {
+					t.Errorf("k=%d: the File's header is neither old nor new", k)
+				}
+				failed.AttachParent(parentFile)
+				if n, err := failed.ReadAt(got, 0); n != len(got) || !bytes.Equal(got, want) {
+					t.Errorf("k=%d: the failed File reads other data (%d bytes, %v)", k, n, err)
+				}
 			}
-			t.Logf("%d writes, each failed once", full.writes)
+			t.Logf("%d writes and syncs, each failed once", full.writes)
 		})
 	}
 }
