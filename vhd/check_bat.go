@@ -176,19 +176,15 @@ func (c *checker) checkBAT() {
 			c.add("BAT", where, ErrBATInvalid, "block %d (offset 0x%x) clobbers footer", i, off)
 			ok = false
 		}
-		if ov != nil {
-			ov.report(i, off)
-		}
-		if dc != nil && ok {
+		ov.report(i, off)
+		if dc != nil && ok && !ov.involved(i) {
 			dc.check(i, off)
 			if c.fatal != nil {
 				return
 			}
 		}
 	}
-	if ov != nil {
-		ov.finish()
-	}
+	ov.finish()
 }
 
 // overlaps finds blocks that overlap, in O(n log n): the allocated entries
@@ -199,13 +195,19 @@ type overlaps struct {
 	keys      []uint64 // offset<<32 | index, sorted
 	blockSecs uint64
 	any       bool
-	seen      int64 // pairs passed to add
-	stopped   bool  // the report is full: pairs are only counted
+	quiet     bool     // SkipOverlapCheck: overlaps are found but not reported
+	overlap   []uint64 // bit set of the blocks that overlap another
+	seen      int64    // pairs passed to add
+	stopped   bool     // the report is full: pairs are only counted
 }
 
+// With SkipOverlapCheck the overlaps are not reported, but they are still
+// found when CheckBitmaps is set, so that the data of overlapping blocks is
+// not read over and over.
 func (c *checker) newOverlaps(n int64, blockSecs uint64) *overlaps {
-	if c.opts.SkipOverlapCheck {
-		return nil
+	quiet := c.opts.SkipOverlapCheck
+	if quiet && !c.opts.CheckBitmaps {
+		return &overlaps{c: c, quiet: true}
 	}
 	// Fast path: blktap allocates blocks in order, so the entries are often
 	// increasing already; if each lies a block past the previous one there
@@ -223,7 +225,7 @@ func (c *checker) newOverlaps(n int64, blockSecs uint64) *overlaps {
 		prev, first = uint64(off), false
 	}
 	if inOrder {
-		return &overlaps{c: c, blockSecs: blockSecs}
+		return &overlaps{c: c, blockSecs: blockSecs, quiet: quiet}
 	}
 	keys := make([]uint64, 0, min(n, 1<<20))
 	for i := int64(0); i < n; i++ {
@@ -234,20 +236,31 @@ func (c *checker) newOverlaps(n int64, blockSecs uint64) *overlaps {
 	if !slices.IsSorted(keys) {
 		slices.Sort(keys)
 	}
-	o := &overlaps{c: c, keys: keys, blockSecs: blockSecs}
+	o := &overlaps{c: c, keys: keys, blockSecs: blockSecs, quiet: quiet}
 	for k := 1; k < len(keys); k++ {
 		if keys[k]>>32-keys[k-1]>>32 < blockSecs {
-			o.any = true
-			break
+			if !o.any {
+				o.any = true
+				o.overlap = make([]uint64, (n+63)/64)
+			}
+			for _, key := range keys[k-1 : k+1] {
+				j := key & 0xFFFFFFFF
+				o.overlap[j/64] |= 1 << (j % 64)
+			}
 		}
 	}
 	return o
 }
 
+// involved reports whether block i overlaps another block.
+func (o *overlaps) involved(i int64) bool {
+	return o.any && o.overlap[i/64]&(1<<(i%64)) != 0
+}
+
 // report adds "block i clobbers block j" for every j > i overlapping block
 // i, in index order: vhd-util reports the first such pair of the lowest i.
 func (o *overlaps) report(i int64, off uint32) {
-	if !o.any || o.stopped {
+	if !o.any || o.stopped || o.quiet || !o.involved(i) {
 		return
 	}
 	c := o.c
@@ -276,7 +289,7 @@ func (o *overlaps) report(i int64, off uint32) {
 
 // finish counts the pairs not reported once the report was full.
 func (o *overlaps) finish() {
-	if !o.any || !o.stopped {
+	if !o.any || !o.stopped || o.quiet {
 		return
 	}
 	var total int64
