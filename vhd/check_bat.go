@@ -315,20 +315,17 @@ type dataChecker struct {
 }
 
 func (c *checker) newDataChecker(spb, bmSecs, eof int64) *dataChecker {
-	return &dataChecker{
-		c:      c,
-		spb:    spb,
-		bmSecs: bmSecs,
-		end:    eof - FooterSize,
-		bitmap: make([]byte, pad512(spb>>3)),
-		data:   make([]byte, spb*SectorSize),
-	}
+	return &dataChecker{c: c, spb: spb, bmSecs: bmSecs, end: eof - FooterSize}
 }
 
 func (d *dataChecker) check(i int64, off uint32) {
 	c := d.c
 	if c.stopped() {
 		return
+	}
+	if d.data == nil {
+		d.bitmap = make([]byte, pad512(d.spb>>3))
+		d.data = make([]byte, d.spb*SectorSize)
 	}
 	boff := int64(off) * SectorSize
 	if e := c.read(d.bitmap, boff, "bitmap"); e != 0 {
