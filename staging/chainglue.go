@@ -4,27 +4,16 @@ package staging
 
 import (
 	"context"
-	"errors"
-	"os"
 
 	"github.com/vhdkit/vhdkit/chain"
-	"github.com/vhdkit/vhdkit/vhd"
 )
 
-// relinkPair makes parent the parent of the differencing disk child.
-func relinkPair(ctx context.Context, child, parent string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f, err := vhd.OpenFile(child, os.O_RDWR)
-	if err != nil {
-		return err
-	}
-	err = f.SetParent(parent, nil)
-	return errors.Join(err, f.Close())
+// relink makes paths, leaf first, one chain; every file must lie in root.
+func relink(ctx context.Context, root string, paths []string, maxDepth int) error {
+	return chain.Relink(ctx, paths, &chain.RelinkOptions{Root: root, MaxDepth: maxDepth})
 }
 
-// validateChain opens and checks the chain of leaf confined to root.
+// validateChain opens and validates the chain of leaf confined to root.
 func validateChain(ctx context.Context, leaf, root string, maxDepth int) (*chain.Chain, error) {
-	return chain.Walk(ctx, leaf, &chain.Options{Root: root, MaxDepth: maxDepth})
+	return chain.Validate(ctx, leaf, &chain.Options{Root: root, MaxDepth: maxDepth})
 }

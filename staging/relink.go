@@ -11,9 +11,9 @@ import (
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
-// relink gives each staged child its successor in the sequence as parent,
-// one pair at a time from the base up, ignoring the locators the image came
-// with; with HideInterior it then hides every interior VHD. Finally every
+// relink gives each staged child its successor in the sequence as parent
+// (chain.Relink works from the base up), ignoring the locators the image
+// came with; with HideInterior it then hides every interior VHD. Finally every
 // staged file and the extraction directory are synced.
 func (im *importer) relink(ctx context.Context) error {
 	if err := im.precheck(); err != nil {
@@ -21,16 +21,19 @@ func (im *importer) relink(ctx context.Context) error {
 	}
 	n := len(im.staged)
 	im.progress(Progress{Phase: "relink"})
-	for k := n - 2; k >= 0; k-- {
-		child, parent := im.stagedPath(k), im.stagedPath(k+1)
-		if err := im.ops.Checkpoint("relink " + im.staged[k]); err != nil {
-			return newErr("relink", child, err)
+	if n > 1 {
+		paths := make([]string, n)
+		for k := range n {
+			paths[k] = im.stagedPath(k)
 		}
-		if err := relinkPair(ctx, child, parent); err != nil {
-			return newErr("relink", child, fmt.Errorf("%w: %w", ErrInvalidChain, err))
+		if err := im.ops.Checkpoint("relink"); err != nil {
+			return newErr("relink", paths[0], err)
 		}
-		if err := im.ops.Checkpoint("relinked " + im.staged[k]); err != nil {
-			return newErr("relink", child, err)
+		if err := relink(ctx, im.a.x, paths, im.o.MaxDepth); err != nil {
+			return newErr("relink", paths[0], fmt.Errorf("%w: %w", ErrInvalidChain, err))
+		}
+		if err := im.ops.Checkpoint("relinked"); err != nil {
+			return newErr("relink", paths[0], err)
 		}
 	}
 	if im.o.HideInterior {
