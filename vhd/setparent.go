@@ -183,9 +183,11 @@ func (f *File) SetParent(parentPath string, opts *SetParentOptions) error {
 		}
 		log.Debug("vhd: moved block", "file", childPath, "block", m.block, "from", m.from, "to", m.to)
 	}
+	staleFooter := int64(-1)
 	if p.appendEnd > 0 {
 		// The locators go past the old footer: first put a footer behind
 		// them, so that the file keeps a valid primary footer throughout.
+		staleFooter = f.size - FooterSize
 		if err := f.writeFooterAt(p.appendEnd); err != nil {
 			return fail("footer", err)
 		}
@@ -223,6 +225,13 @@ func (f *File) SetParent(parentPath string, opts *SetParentOptions) error {
 	log.Debug("vhd: header written", "file", childPath)
 
 	// The new header is durable: release what the old one used.
+	if staleFooter >= 0 && staleFooter+FooterSize <= p.offsets[0] {
+		// No reader should mistake the old footer, now in unused space
+		// between the metadata, for a footer.
+		if err := f.writeZeros(staleFooter, FooterSize); err != nil {
+			return fail("releasing the old footer", err)
+		}
+	}
 	if err := f.releaseOldLocators(h, slots); err != nil {
 		return fail("releasing old locators", err)
 	}

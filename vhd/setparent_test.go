@@ -212,6 +212,9 @@ func assertLayout(t testing.TB, path string) {
 	if !bytes.Equal(b[:512], b[len(b)-512:]) {
 		t.Errorf("primary and backup footers differ")
 	}
+	if n := bytes.Count(b, []byte("conectix")); n != 2 {
+		t.Errorf("%d footer cookies in the file, want 2", n)
+	}
 	if f.FooterSource() != vhd.FooterPrimary {
 		t.Errorf("opened with the %v footer", f.FooterSource())
 	}
@@ -791,7 +794,6 @@ func BenchmarkSetParent(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		if err := f.SetParent([]string{other, base}[i%2], nil); err != nil {
 			b.Fatal(err)
