@@ -41,6 +41,7 @@ type engine struct {
 	layers  []layer
 	raw     io.ReaderAt // raw parent of the base, or nil
 	rawSize int64
+	rawErr  error // why a raw parent the base needs is missing
 	size    int64 // the leaf's virtual size
 }
 
@@ -105,6 +106,7 @@ func (c *Chain) newEngine() (*engine, error) {
 		}
 		e.raw, e.rawSize = c.raw, st.Size()
 	}
+	e.rawErr = c.RawParentErr
 	return e, nil
 }
 
@@ -145,6 +147,9 @@ func (e *engine) read(p []byte, off int64, s *scratch, zeros *[]span) error {
 		}
 	}
 	// What the base does not hold: from the raw parent, else zeros.
+	if e.rawErr != nil && len(s.need) > 0 {
+		return fmt.Errorf("chain: reading %d bytes at %d: raw parent: %w", s.need[0].b-s.need[0].a, s.need[0].a, e.rawErr)
+	}
 	for _, sp := range s.need {
 		if e.raw == nil || sp.a >= e.rawSize {
 			zero(sp.a, sp.b)

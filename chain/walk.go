@@ -90,6 +90,11 @@ type Chain struct {
 	// image a base differencing disk with a null parent UUID points to;
 	// read-through takes the base's missing sectors from it. "" otherwise.
 	RawParent string
+	// RawParentErr is, in compatible mode only, why the raw parent of such
+	// a base could not be resolved or opened. The walk still succeeds, as
+	// vhd-util counts a raw parent without opening it; reading a sector
+	// only the raw parent would hold fails with this error.
+	RawParentErr error
 
 	resolver *Resolver
 	ids      []os.FileInfo // identity of each link, for cycle checks and raw opens
@@ -154,7 +159,8 @@ func (c *Chain) Close() error {
 // MaxDepth links) or ErrDifferencingBase. In confined mode the leaf itself
 // must lie in Root, and a differencing disk with a raw parent (null parent
 // UUID) is refused as a differencing base; in compatible mode it ends the
-// walk and its parent becomes Chain.RawParent.
+// walk and its parent becomes Chain.RawParent (or, when it cannot be
+// resolved or opened, the reason becomes Chain.RawParentErr).
 //
 // Each link's File has the next link attached as its parent, so the leaf's
 // File.ReadAt reads the whole chain; [Chain.ReaderAt] does the same faster.
@@ -253,19 +259,20 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 }
 
 // openRawParent resolves and opens the raw parent of the differencing disk
-// f at path (compatible mode only).
+// f at path (compatible mode only). Failures are recorded in RawParentErr.
 func (c *Chain) openRawParent(res *Resolver, path string, f *vhd.File) error {
 	p, _, err := res.parent(path, f)
 	if err != nil {
-		if errors.Is(err, ErrDifferencingBase) {
-			// A raw parent nothing points to: nothing to read through.
-			return nil
+		if le := (*LocatorError)(nil); errors.As(err, &le) {
+			le.Child = path
 		}
-		return err
+		c.RawParentErr = err
+		return nil
 	}
 	r, err := os.Open(p)
 	if err != nil {
-		return &WalkError{Path: path, Depth: len(c.Links) - 1, Parent: p, Err: err}
+		c.RawParentErr = &WalkError{Path: path, Depth: len(c.Links) - 1, Parent: p, Err: err}
+		return nil
 	}
 	c.RawParent = p
 	c.raw = r

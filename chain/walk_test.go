@@ -479,6 +479,21 @@ func TestModesSideBySide(t *testing.T) {
 		if _, err := chain.Walk(context.Background(), leaf, &chain.Options{Root: root}); !errors.Is(err, chain.ErrDifferencingBase) {
 			t.Errorf("confined: err = %v, want ErrDifferencingBase", err)
 		}
+
+		// A missing raw parent still walks (vhd-util counts it unopened),
+		// but reading what only it holds fails, naming the locator.
+		os.Remove(raw)
+		c2, err := chain.Walk(context.Background(), leaf, &chain.Options{Mode: chain.Compat})
+		if err != nil {
+			t.Fatalf("compat without the raw parent: %v", err)
+		}
+		defer c2.Close()
+		if c2.RawParent != "" || !errors.Is(c2.RawParentErr, chain.ErrMissingParent) {
+			t.Errorf("RawParent %q, RawParentErr %v; want \"\", ErrMissingParent", c2.RawParent, c2.RawParentErr)
+		}
+		if _, err := c2.ReaderAt().ReadAt(make([]byte, 512), 0); !errors.Is(err, chain.ErrMissingParent) {
+			t.Errorf("read-through without the raw parent: %v", err)
+		}
 	})
 }
 
