@@ -292,6 +292,12 @@ func parentLink(childPath, parentPath string, raw bool, open func(string) (*File
 		return l, err
 	}
 	l.field = "locator path"
+	// An existing child is located by its real path: blktap resolves the
+	// locators of a child reached through a symlink from the real
+	// directory.
+	if cr, err := filepath.EvalSymlinks(childPath); err == nil {
+		childPath = cr
+	}
 	if l.rel, err = RelativeLocatorPath(childPath, real); err != nil {
 		return l, err
 	}

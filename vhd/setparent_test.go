@@ -800,3 +800,38 @@ func BenchmarkSetParent(b *testing.B) {
 		}
 	}
 }
+
+// TestSetParentThroughSymlink: a child opened through a symlink in another
+// directory gets locators relative to its real directory, where blktap
+// resolves them.
+func TestSetParentThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "sr")
+	links := filepath.Join(dir, "links")
+	for _, d := range []string{real, links} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := vhdtest.Dynamic(t, filepath.Join(real, "base.vhd"), 4*mib, nil, vhdtest.Fill(1, 0, mib))
+	c := vhdtest.Child(t, filepath.Join(real, "c.vhd"), base, nil, vhdtest.Fill(2, 10, 10))
+	link := filepath.Join(links, "c.vhd")
+	if err := os.Symlink(c, link); err != nil {
+		t.Skip("no symlinks:", err)
+	}
+	other := copyFile(t, filepath.Join(real, "base2.vhd"), base)
+	f, err := vhd.OpenFile(link, os.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetParent(other, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := readParentFields(t, f)
+	f.Close()
+	want := []string{"0:MacX:./base2.vhd", "1:W2ku:./base2.vhd", "2:W2ru:./base2.vhd"}
+	if diff := cmp.Diff(want, got.Locators); diff != "" {
+		t.Errorf("locators (-want +got):\n%s", diff)
+	}
+	assertCheck(t, c)
+}
