@@ -411,6 +411,10 @@ func (f *File) planLocators(sizes []int64) (locatorPlan, error) {
 		// Move the lowest block behind everything.
 		b := blocks[next]
 		next++
+		if from := int64(b.entry) * SectorSize; from+blockBytes > f.size {
+			return plan, formatErr(f.name, "BAT", fmt.Sprintf("entry %d", b.i), int64(h.TableOffset)+4*b.i, ErrTruncated,
+				"block %d at offset %d runs past the end of the file (%d bytes) and cannot be moved", b.i, from, f.size)
+		}
 		to := (eod+bmBytes+dataAlign-1)/dataAlign*dataAlign - bmBytes
 		if (to+blockBytes)/SectorSize > Unallocated {
 			return plan, fmt.Errorf("moving block %d to offset %d would pass 2 TiB: %w", b.i, to, ErrTooLarge)
