@@ -33,8 +33,10 @@ type command struct {
 // and is added here with one line.
 func commands() map[string]command {
 	return map[string]command{
-		"pack":   {"write DIR's files as a tar.gz archive to stdout", runPack},
-		"unpack": {"extract a tar.gz archive from stdin into the empty DIR", runUnpack},
+		"pack":     {"write DIR's files as a tar.gz archive to stdout", runPack},
+		"unpack":   {"extract a tar.gz archive from stdin into the empty DIR", runUnpack},
+		"upload":   {"stream VDIs (leaf first) from the SR --sr as a tar.gz image to stdout", runUpload},
+		"download": {"import a tar.gz image from stdin into the SR --sr; JSON result on stdout", runDownload},
 	}
 }
 

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vhdkit/vhdkit/staging"
+	"golang.org/x/sys/unix"
+)
+
+// runDownload implements "vdi-transfer download --sr DIR [--uuid U]...": the
+// Glance download, a tar.gz image on stdin imported into the SR, all or
+// nothing, and the seed's JSON result on stdout.
+func runDownload(ctx context.Context, e *env, args []string) error {
+	var common commonFlags
+	fset := newFlagSet(e, "download", "--sr DIR [--uuid U]... < image.tgz", &common)
+	sr := fset.String("sr", "", "the SR directory to import into (required)")
+	var uuids listFlag
+	fset.Var(&uuids, "uuid", "UUID of the next VHD in sequence order, 0.vhd (the leaf) first; repeat for each VHD (default: fresh UUIDs)")
+	hide := fset.Bool("hide-interior", false, "mark every VHD but the leaf hidden")
+	noSync := fset.Bool("no-sync", false, "skip the fsyncs (unsafe: a crash may lose the import)")
+	maxDepth := fset.Int("max-depth", staging.DefaultMaxDepth, "refuse images with more VHDs")
+	printMD5 := fset.Bool("md5", false, "print the MD5 of the compressed stream on stderr (Glance's checksum)")
+	if err := parseArgs(fset, args, 0, 0); err != nil {
+		return err
+	}
+	if *sr == "" {
+		fset.Usage()
+		return errUsage
+	}
+	ids, err := staging.ParseUUIDs(uuids)
+	if err != nil {
+		return err
+	}
+	sum := md5.New()
+	opts := &staging.ImportOptions{
+		UUIDs:        ids,
+		HideInterior: *hide,
+		MaxDepth:     *maxDepth,
+		NoSync:       *noSync,
+		Logger:       common.logger(e),
+	}
+	if *printMD5 {
+		opts.RawHook = func(p []byte) { sum.Write(p) }
+	}
+	p := newProgress(e, common.progress, "download", inputSize(e.stdin))
+	opts.Progress = p.update
+	res, err := staging.Import(ctx, e.stdin, *sr, opts)
+	p.finish(err)
+	if err != nil {
+		return err
+	}
+	if *printMD5 {
+		fmt.Fprintf(e.stderr, "md5 %x\n", sum.Sum(nil))
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", out)
+	return err
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = append(*l, s)
+	return nil
+}
+
+// inputSize returns the size of r when it is a regular file (for an ETA),
+// else 0.
+func inputSize(r io.Reader) int64 {
+	f, ok := r.(*os.File)
+	if !ok {
+		return 0
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	return fi.Size()
+}
+
+// progress prints bytes, rate and ETA on stderr: rewriting one line on a
+// terminal, a line every few seconds otherwise. It prints nothing unless
+// stderr is a terminal or --progress was given.
+type progress struct {
+	w        io.Writer
+	on, tty  bool
+	what     string
+	size     int64 // compressed input size for downloads, when known
+	start    time.Time
+	last     time.Time
+	lastLine int
+	p        staging.Progress
+}
+
+func newProgress(e *env, asked bool, what string, size int64) *progress {
+	tty := isTerminal(e.stderr)
+	return &progress{w: e.stderr, on: asked || tty, tty: tty, what: what, size: size, start: time.Now()}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func (p *progress) update(s staging.Progress) {
+	if !p.on {
+		return
+	}
+	if s.Phase == "extract" || s.Phase == "pack" {
+		p.p = s
+	}
+	now := time.Now()
+	every := time.Second / 4
+	if !p.tty {
+		every = 2 * time.Second
+	}
+	if now.Sub(p.last) < every && (s.Phase == "extract" || s.Phase == "pack") {
+		return
+	}
+	p.last = now
+	p.print(s.Phase)
+}
+
+func (p *progress) print(phase string) {
+	secs := max(time.Since(p.start).Seconds(), 1e-3)
+	done, total := p.p.Done, p.p.Total
+	if p.what == "download" && p.size > 0 {
+		// The compressed stream's progress is what can be predicted.
+		done, total = p.p.Compressed, p.size
+	}
+	rate := float64(done) / secs
+	line := fmt.Sprintf("%s %s: %s", p.what, phase, mib(p.p.Done))
+	if p.p.Compressed > 0 {
+		line += fmt.Sprintf(" (%s compressed)", mib(p.p.Compressed))
+	}
+	line += fmt.Sprintf(", %.0f MB/s", rate/1e6)
+	if total > 0 && done > 0 && done <= total {
+		eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+		line += fmt.Sprintf(", %d%%, ETA %v", done*100/total, eta)
+	}
+	if p.tty {
+		pad := ""
+		if n := p.lastLine - len(line); n > 0 {
+			pad = strings.Repeat(" ", n)
+		}
+		fmt.Fprintf(p.w, "\r%s%s", line, pad)
+		p.lastLine = len(line)
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *progress) finish(err error) {
+	if !p.on {
+		return
+	}
+	if err == nil {
+		p.print("done in " + time.Since(p.start).Round(time.Millisecond).String())
+	}
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

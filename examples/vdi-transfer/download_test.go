@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/vhdkit/vhdkit/vhd/vhdtest"
+)
+
+// runCmd runs a vdi-transfer command in process.
+func runCmd(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), &env{stdin: bytes.NewReader(stdin), stdout: &out, stderr: &errb}, args)
+	return code, out.String(), errb.String()
+}
+
+// TestUploadDownload uploads a chain from one SR (listed, and walked from
+// the leaf) and downloads it into another, with the UUIDs given.
+func TestUploadDownload(t *testing.T) {
+	sr1 := t.TempDir()
+	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	vhdtest.Chain(t, sr1, 3, 8<<20, func(i int) string { return ids[i] + ".vhd" }, func(i int) []vhdtest.Write {
+		return []vhdtest.Write{vhdtest.Fill(uint64(i), int64(i)<<20, 64<<10)}
+	})
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"listed", append([]string{"upload", "--sr", sr1}, ids...)},
+		{"chain", []string{"upload", "--sr", sr1, "--chain", "--progress", ids[0]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, archive, stderr := runCmd(t, nil, tc.args...)
+			if code != 0 {
+				t.Fatalf("upload exit %d: %s", code, stderr)
+			}
+			sr2 := t.TempDir()
+			newIDs := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
+			code, out, stderr := runCmd(t, []byte(archive), "download", "--sr", sr2, "--progress",
+				"--uuid", newIDs[0], "--uuid", newIDs[1], "--uuid", newIDs[2])
+			if code != 0 {
+				t.Fatalf("download exit %d: %s", code, stderr)
+			}
+			var res struct {
+				Root struct{ UUID string } `json:"root"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Root.UUID != newIDs[0] {
+				t.Errorf("download printed %q (%v), want the leaf %s", out, err, newIDs[0])
+			}
+			if !strings.Contains(stderr, "MB/s") {
+				t.Errorf("no progress on stderr: %q", stderr)
+			}
+			var got []string
+			for _, id := range newIDs {
+				if _, err := os.Stat(filepath.Join(sr2, id+".vhd")); err == nil {
+					got = append(got, id)
+				}
+			}
+			if diff := cmp.Diff(newIDs, got); diff != "" {
+				t.Errorf("SR files (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDownloadRefused(t *testing.T) {
+	sr := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		stdin []byte
+		args  []string
+		code  int
+	}{
+		{"no sr", nil, []string{"download"}, 2},
+		{"bad uuid", nil, []string{"download", "--sr", sr, "--uuid", "nope"}, 1},
+		{"not gzip", []byte("plain text"), []string{"download", "--sr", sr}, 1},
+		{"upload without uuid", nil, []string{"upload", "--sr", sr}, 2},
+		{"upload missing vdi", nil, []string{"upload", "--sr", sr, uuid.NewString()}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runCmd(t, tc.stdin, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, stderr)
+			}
+			if tc.code != 0 && strings.Contains(out, "root") {
+				t.Errorf("a failed command printed a result: %q", out)
+			}
+			ents, _ := os.ReadDir(sr)
+			if len(ents) != 0 {
+				t.Errorf("SR not empty after a refusal: %v", ents)
+			}
+		})
+	}
+}
