@@ -146,7 +146,7 @@ func (f *File) readBatmap() (*Batmap, error) {
 		return nil, ErrNoBatmap
 	}
 	h := f.Header
-	hoff := int64(h.TableOffset) + pad512(int64(h.MaxTableEntries)*4)
+	hoff := int64(h.TableOffset) + batBytes(h.MaxTableEntries)
 	if hoff < 0 || hoff > f.size-SectorSize {
 		if !required {
 			return nil, ErrNoBatmap

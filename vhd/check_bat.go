@@ -44,7 +44,7 @@ func boolToUint(b bool) uint64 {
 func (c *checker) endOfHeaders() (uint64, int) {
 	h := c.hdr
 	eom := satAdd(c.ft.DataOffset, HeaderSize)
-	eom = max(eom, satAdd(h.TableOffset, uint64(pad512(int64(h.MaxTableEntries)*4))))
+	eom = max(eom, satAdd(h.TableOffset, uint64(batBytes(h.MaxTableEntries))))
 	errno := 0
 	if bm := c.loadBatmap(); bm != nil {
 		errno = bm.errno

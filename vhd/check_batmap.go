@@ -24,7 +24,7 @@ func satAdd(a, b uint64) uint64 {
 // batmapHeaderOffset is where blktap puts the batmap header: the sector
 // after the BAT.
 func (c *checker) batmapHeaderOffset() uint64 {
-	return satAdd(c.hdr.TableOffset, uint64(pad512(int64(c.hdr.MaxTableEntries)*4)))
+	return satAdd(c.hdr.TableOffset, uint64(batBytes(c.hdr.MaxTableEntries)))
 }
 
 // readBatmapHeader reads the batmap header sector, or reports why not.
