@@ -69,7 +69,7 @@ func (c *Chain) newEngine() (*engine, error) {
 	c.rawMu.Lock()
 	defer c.rawMu.Unlock()
 	for i, l := range c.Links {
-		fd, err := c.resolver.openRaw(l.Path)
+		fd, err := c.resolver.openRaw(c.opened[i])
 		if err != nil {
 			return nil, err
 		}

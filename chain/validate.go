@@ -102,7 +102,8 @@ func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error)
 		}
 		// vhd.Check reports a locator the resolver refuses as one it cannot
 		// resolve; name the ones that leave the root with a typed error.
-		if f.HasParent() {
+		// (A link that passed the check has none.)
+		if f.HasParent() && checkErrs[i] != nil {
 			for _, loc := range f.ParentLocators() {
 				if _, err := c.resolver.Resolve(f, loc); errors.Is(err, ErrOutsideRoot) {
 					add(l.Path, err)

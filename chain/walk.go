@@ -98,6 +98,7 @@ type Chain struct {
 
 	resolver *Resolver
 	ids      []os.FileInfo // identity of each link, for cycle checks and raw opens
+	opened   []string      // the path each link was opened by (real in confined mode)
 
 	rawMu   sync.Mutex
 	raw     *os.File   // the raw parent, when RawParent is set
@@ -216,6 +217,7 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 		}
 		c.Links = append(c.Links, Link{Path: path, File: f, Depth: depth, Locator: via})
 		c.ids = append(c.ids, st)
+		c.opened = append(c.opened, openPath)
 		if depth > 0 {
 			c.Links[depth-1].File.AttachParent(f)
 		}
