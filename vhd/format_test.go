@@ -288,3 +288,24 @@ func TestSetHiddenRewritesBothFooters(t *testing.T) {
 		t.Errorf("Hidden = %d, want 1", h)
 	}
 }
+
+// TestZeroSizeDisk: blktap reserves one BAT sector even for no entries, and
+// the batmap header follows it (vhd-util create -s 0 makes 3584 bytes).
+func TestZeroSizeDisk(t *testing.T) {
+	p := vhdtest.Dynamic(t, filepath.Join(t.TempDir(), "z.vhd"), 0, nil)
+	f, err := vhd.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	phys, err := f.PhysicalSize()
+	if err != nil || phys != 3584 || f.Size() != 3584 {
+		t.Errorf("PhysicalSize = %d, %v; file size %d; want 3584", phys, err, f.Size())
+	}
+	if _, err := f.Batmap(); err != nil {
+		t.Errorf("Batmap: %v", err)
+	}
+	if _, err := vhd.CheckFile(t.Context(), p, nil); err != nil {
+		t.Errorf("CheckFile: %v", err)
+	}
+}
