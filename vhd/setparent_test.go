@@ -287,6 +287,13 @@ func TestSetParent(t *testing.T) {
 			np := copyFile(t, filepath.Join(deepDir(t, dir, 980), "base.vhd"), base)
 			return spFixture{child: c, newParent: np, wantSlots: std}
 		}},
+		{"512 KiB blocks, no batmap, long path", func(t *testing.T, dir string) spFixture {
+			base := vhdtest.Dynamic(t, filepath.Join(dir, "base.vhd"), size, nil, baseW...)
+			opt := &vhdtest.Options{BlockSize: 512 << 10, Creator: vhd.Creator{'v', 'p', 'c', ' '}}
+			c := vhdtest.Child(t, filepath.Join(dir, "c.vhd"), base, opt, childW...)
+			np := copyFile(t, filepath.Join(deepDir(t, dir, 900), "base.vhd"), base)
+			return spFixture{child: c, newParent: np, wantSlots: std, moves: 1}
+		}},
 		{"parent one directory up", func(t *testing.T, dir string) spFixture {
 			base := vhdtest.Dynamic(t, filepath.Join(dir, "base.vhd"), size, nil, baseW...)
 			sub := filepath.Join(dir, "sub")
