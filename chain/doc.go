@@ -42,6 +42,27 @@
 // Validate adds no rules of its own beyond the checker's and the parent
 // UUIDs, so that a vhd-util work-alike gives vhd-util's answers.
 //
+// # Reading through a chain
+//
+// Walk attaches every link's parent ([vhd.File.AttachParent]), so the
+// leaf's File.ReadAt already reads the whole chain. [Chain.ReaderAt] gives
+// the same bytes faster: for each range it asks the links from the leaf down
+// which sectors they hold (BAT, sector bitmaps, and blktap's batmap for
+// fully written blocks), reads each run of sectors with one pread, answers
+// zeros for sectors no link holds (and for sectors past the end of a parent
+// smaller than its child) without any I/O, and passes only what is still
+// missing to the next link. [Chain.WriteRaw] streams the whole virtual disk
+// that way in 8 MiB chunks, reading the next chunk while it writes the last,
+// and leaves holes in an output file where the disk reads as zeros.
+//
+// # Relinking
+//
+// Relink checks all of its input first, then relinks from the base up with
+// vhd.File.SetParent, which replaces each child's header atomically. If a
+// step fails, the files already relinked form a valid chain with the base,
+// and the failing child and those nearer the leaf are untouched; the
+// *RelinkError says which is which.
+//
 // # The threat
 //
 // A VHD's parent locators are data from whoever made the file. vhd-util

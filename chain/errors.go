@@ -66,6 +66,7 @@ type LocatorError struct {
 	Cause   error            // the underlying error, such as an *fs.PathError; may be nil
 }
 
+// Error describes the child, the slot and its locator, where it led, and why.
 func (e *LocatorError) Error() string {
 	var b strings.Builder
 	b.WriteString("chain: ")
@@ -107,6 +108,7 @@ type WalkError struct {
 	Err    error
 }
 
+// Error describes the link, its depth, its parent and the cause.
 func (e *WalkError) Error() string {
 	s := fmt.Sprintf("chain: %s (depth %d)", e.Path, e.Depth)
 	if e.Parent != "" {
@@ -126,6 +128,7 @@ type UUIDMismatchError struct {
 	Got           uuid.UUID // the parent's footer UUID
 }
 
+// Error describes both files and both UUIDs.
 func (e *UUIDMismatchError) Error() string {
 	return fmt.Sprintf("chain: %s: parent UUID %v in header, but parent %s has UUID %v: %v",
 		e.Child, e.Want, e.Parent, e.Got, ErrUUIDMismatch)
@@ -146,6 +149,7 @@ type ValidationError struct {
 	Problems []LinkProblem
 }
 
+// Error describes every problem, one per line.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "chain: %d problem(s):", len(e.Problems))
@@ -180,6 +184,7 @@ type RelinkError struct {
 	Err      error
 }
 
+// Error describes the child, its intended parent, the cause and what was already relinked.
 func (e *RelinkError) Error() string {
 	s := fmt.Sprintf("chain: relink %s (index %d)", e.Child, e.Index)
 	if e.Parent != "" {

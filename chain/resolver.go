@@ -14,6 +14,7 @@ import (
 // Mode says how far a [Resolver] may follow parent locators.
 type Mode int
 
+// The two modes.
 const (
 	// Confined resolves locators only to files inside a root directory,
 	// after evaluating symbolic links. It is the default.
@@ -23,6 +24,7 @@ const (
 	Compat
 )
 
+// String returns "confined" or "compat".
 func (m Mode) String() string {
 	switch m {
 	case Confined:
