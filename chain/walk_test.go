@@ -1,11 +1,14 @@
 package chain_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -578,5 +581,31 @@ func TestResolverAsParentOpener(t *testing.T) {
 	}
 	if _, err := chain.Walk(context.Background(), p[0], nil); !errors.Is(err, chain.ErrNoRoot) {
 		t.Errorf("Walk without root: %v", err)
+	}
+}
+
+// TestLoggerAndClose checks that Walk reports each link to the logger and
+// that Close may be called twice and on nil.
+func TestLoggerAndClose(t *testing.T) {
+	dir := tempDir(t)
+	paths := vhdtest.Chain(t, dir, 3, 4*mib, nil, nil)
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := chain.Walk(context.Background(), paths[0], &chain.Options{Root: dir, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(buf.String(), "chain link"); got != 3 {
+		t.Errorf("%d link records, want 3:\n%s", got, buf.String())
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	var nilChain *chain.Chain
+	if err := nilChain.Close(); err != nil {
+		t.Errorf("nil Close: %v", err)
 	}
 }
