@@ -115,6 +115,9 @@ func (c *checker) checkBAT() {
 	}
 
 	eoh, errno := c.endOfHeaders()
+	if c.stopped() {
+		return
+	}
 	if bm := c.bm; bm != nil && bm.tooSmall {
 		c.add("batmap", bm.hoff+batmapOffSize, ErrBatmapTooSmall,
 			"batmap of %d sectors is smaller than the %d bytes read for the virtual size (vhd-util aborts)", bm.hdr.Size, c.batmapMapLen())

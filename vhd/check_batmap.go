@@ -76,7 +76,7 @@ func (c *checker) loadBatmap() *checkBatmap {
 	bm, e := c.readBatmapHeader()
 	c.bm = bm
 	if e != 0 {
-		bm.errno = e
+		bm.errno = max(e, errEIO) // an I/O error has stopped the check
 		return bm
 	}
 	if !bm.hdrOK {
@@ -94,7 +94,7 @@ func (c *checker) loadBatmap() *checkBatmap {
 	}
 	buf := make([]byte, mapLen)
 	if e := c.read(buf, int64(off), "batmap"); e != 0 {
-		bm.errno = max(e, 0)
+		bm.errno = max(e, errEIO)
 		return bm
 	}
 	bm.mapBuf = buf
@@ -121,7 +121,7 @@ func batmapSum(b []byte, version uint32) uint32 {
 // checkBatmap runs step 7 for files with a batmap.
 func (c *checker) checkBatmap() {
 	bm := c.loadBatmap()
-	if bm == nil {
+	if bm == nil || c.stopped() {
 		return
 	}
 	h := &bm.hdr

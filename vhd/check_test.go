@@ -749,3 +749,41 @@ func TestCheckSparseLarge(t *testing.T) {
 		t.Errorf("AllocatedBlocks = %d, %v; want 11", n, err)
 	}
 }
+
+// failingReader fails every read that covers a given offset.
+type failingReader struct {
+	r    *bytes.Reader
+	from int64
+}
+
+var errDisk = errors.New("disk on fire")
+
+func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off <= f.from && f.from < off+int64(len(p)) {
+		return 0, errDisk
+	}
+	return f.r.ReadAt(p, off)
+}
+
+// TestCheckIOError: an I/O error stops the check and is returned as is,
+// with the problems found before it.
+func TestCheckIOError(t *testing.T) {
+	dir := t.TempDir()
+	p := childDisk(t, dir)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(data))
+	for _, from := range []int64{0, 512, 1536, 2048, 2560, 3072, size - 512} {
+		r := failingReader{bytes.NewReader(data), from}
+		rep, err := vhd.Check(context.Background(), r, size, &vhd.CheckOptions{Parents: dirOpener{}})
+		if !errors.Is(err, errDisk) || rep == nil {
+			t.Errorf("failing from %d: err = %v", from, err)
+		}
+		var ce *vhd.CheckError
+		if errors.As(err, &ce) {
+			t.Errorf("failing from %d: an I/O error reported as problems", from)
+		}
+	}
+}
