@@ -176,10 +176,12 @@ func (r *CheckReport) Valid() bool { return len(r.Problems) == 0 && r.Truncated 
 
 // CheckError is the error [Check] returns when it finds problems.
 type CheckError struct {
-	File     string
-	Problems []Problem
+	File     string    // CheckOptions.Name
+	Problems []Problem // every problem, as in CheckReport.Problems
 }
 
+// Error returns the file name and the first problem's message, with the
+// number of further problems.
 func (e *CheckError) Error() string {
 	var b strings.Builder
 	b.WriteString("vhd: ")
