@@ -787,3 +787,17 @@ func TestCheckIOError(t *testing.T) {
 		}
 	}
 }
+
+func TestFileCheck(t *testing.T) {
+	dir := t.TempDir()
+	p := dataDisk(t, dir)
+	f, err := vhd.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := f.Check(context.Background(), &vhd.CheckOptions{CheckBitmaps: true})
+	if err != nil || rep.File != p || rep.Type != vhd.DiskDynamic || !rep.Valid() {
+		t.Errorf("File.Check = %+v, %v", rep, err)
+	}
+}
