@@ -379,6 +379,11 @@ func oneBlock(t *testing.T, dir string) string {
 	return vhdtest.Dynamic(t, filepath.Join(dir, "d.vhd"), 4*mib, nil, vhdtest.Fill(1, 0, 512))
 }
 
+// partialLast is a 3 MiB disk with only its second, partial block allocated.
+func partialLast(t *testing.T, dir string) string {
+	return vhdtest.Dynamic(t, filepath.Join(dir, "d.vhd"), 3*mib, nil, vhdtest.Fill(1, 2*mib, 512))
+}
+
 func TestCheckBAT(t *testing.T) {
 	small := &vhdtest.Options{BlockSize: 1 << 20, Creator: vhd.Creator{'v', 'h', 'd', 'k'}}
 	runCheckCases(t, []checkCase{
@@ -411,6 +416,11 @@ func TestCheckBAT(t *testing.T) {
 			want: []string{"primary footer invalid: invalid cookie", "block 0 (offset 0x7) clobbers footer"}},
 		{name: "missing primary footer accepted with -i", make: oneBlock, opts: vhd.CheckOptions{UseBackupFooter: true},
 			edit: func(t *testing.T, p string) { os.Truncate(p, mustSize(t, p)-512) }},
+		{name: "partial last block is checked by default", make: partialLast,
+			edit: func(t *testing.T, p string) { setBAT(t, p, 1, bat(t, p)[1]+1) },
+			want: []string{"block 1 (offset 0x8) clobbers footer"}},
+		{name: "partial last block is not checked in compat (curr_size>>21)", make: partialLast, opts: vhd.CheckOptions{Compat: true},
+			edit: func(t *testing.T, p string) { setBAT(t, p, 1, bat(t, p)[1]+1) }},
 		{name: "clobbers block", make: dataDisk, edit: func(t *testing.T, p string) { setBAT(t, p, 1, bat(t, p)[0]+8) },
 			want: []string{"block 0 (offset {b0}) clobbers block 1 (offset 0xf)"}, first: vhd.ErrBATOverlap},
 		{name: "overlap not checked with -B", make: dataDisk, opts: vhd.CheckOptions{SkipOverlapCheck: true},
