@@ -140,6 +140,10 @@ func (c *checker) checkBAT() {
 		c.add("BAT", c.hdrOff+headerOffMaxEntries, ErrBATInvalid, "VHD size (%d blocks) exceeds BAT size (%d)", vhdBlocks, h.MaxTableEntries)
 		return
 	}
+	if h.BlockSize < SectorSize || h.BlockSize&(h.BlockSize-1) != 0 {
+		c.notRun("blocks: the block size %d is invalid", h.BlockSize)
+		return
+	}
 	n := c.blocksToCheck()
 	spb := int64(h.BlockSize) >> 9
 	bmSecs := max((spb>>3+SectorSize-1)/SectorSize, 1)
