@@ -524,6 +524,19 @@ func TestCheckBatmap(t *testing.T) {
 				patchU32(t, p, offBatmapHdr+24, ^uint32(0x40))
 			},
 			want: []string{"batmap shows unallocated block 1 full"}, first: vhd.ErrBatmapInvalid},
+		{name: "version 1.1 sums signed bytes", make: dataDisk,
+			edit: func(t *testing.T, p string) {
+				vhdtest.PatchFooter(t, p, vhdtest.Both, true, func(f *vhd.Footer) { f.CreatorVersion = 0x00010001 })
+				patchU32(t, p, offBatmapHdr+20, 0x00010001)
+				vhdtest.Patch(t, p, offBatmap, 0xC0)
+				patchU32(t, p, offBatmapHdr+24, 63) // ^(-64)
+			}},
+		{name: "version 1.2 sums unsigned bytes", make: dataDisk,
+			edit: func(t *testing.T, p string) {
+				vhdtest.Patch(t, p, offBatmap, 0xC0)
+				patchU32(t, p, offBatmapHdr+24, 63)
+			},
+			want: []string{"error calculating end of metadata: -22", "batmap is invalid: invalid checksum"}},
 		{name: "short footer passes by default (11.11)", make: emptyDisk,
 			edit: func(t *testing.T, p string) { os.Truncate(p, 3583) }},
 		{name: "short footer fails in compat (11.11)", make: emptyDisk, opts: vhd.CheckOptions{Compat: true},
