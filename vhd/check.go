@@ -135,8 +135,8 @@ type CheckOptions struct {
 // [ErrBatmapTooSmall] makes vhd-util abort without output.
 type Problem struct {
 	// Part names the structure: "primary footer", "backup footer",
-	// "header", "open", "BAT", "block N", "batmap", "parent locator N",
-	// "parent".
+	// "header", "open", "BAT" (the table and the blocks it places),
+	// "batmap", "parent locator N", "parent".
 	Part string
 	// Msg is vhd-util check's message, byte for byte, such as
 	// "primary footer invalid: invalid checksum" or
