@@ -72,7 +72,9 @@ const DefaultMaxProblems = 1000
 // without options, with the verdict bugs of vhd-util corrected.
 type CheckOptions struct {
 	// Name is the file name used in messages and in the report; CheckFile
-	// sets it to the path when empty.
+	// sets it to the path when empty. It is also the name of the child
+	// File that Parents.Resolve gets, so with Parents it should be the
+	// file's path.
 	Name string
 	// UseBackupFooter (-i) accepts an invalid or missing primary footer and
 	// checks the file with the backup copy; it also accepts a primary
