@@ -614,6 +614,11 @@ func TestCheckLocators(t *testing.T) {
 				"invalid parent " + parent + ": invalid parent uuid", "could not find parent p.vhd"}},
 		{name: "parent uuid ignored with -I", make: childDisk, opts: vhd.CheckOptions{Parents: dirOpener{}, IgnoreParentUUID: true},
 			edit: header(func(h *vhd.Header) { h.ParentUUID = uuid.New() })},
+		{name: "raw parent is not opened", make: childDisk, opts: par,
+			edit: func(t *testing.T, p string) {
+				vhdtest.PatchHeader(t, p, true, func(h *vhd.Header) { h.ParentUUID = uuid.Nil })
+				os.WriteFile(filepath.Join(filepath.Dir(p), "p.vhd"), make([]byte, 4096), 0o644)
+			}},
 		{name: "no locator at all", make: childDisk, opts: par,
 			edit: header(func(h *vhd.Header) { h.Locators = [8]vhd.ParentLocator{} }),
 			want: []string{"could not find parent p.vhd"}},
