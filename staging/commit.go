@@ -28,6 +28,15 @@ func (im *importer) commit(ctx context.Context) (err error) {
 	if err := im.checkFree(im.staged); err != nil {
 		return err
 	}
+	// The journal must be findable after a power loss before anything
+	// moves: sync the area (the journal's entry) and the SR (the area's).
+	if im.sync {
+		for _, d := range []string{im.a.dir, im.sr} {
+			if err := im.ops.Sync(d); err != nil {
+				return newErr("sync", d, err)
+			}
+		}
+	}
 	defer func() {
 		if err != nil {
 			err = im.rollback(err)

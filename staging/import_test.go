@@ -532,3 +532,32 @@ func TestImportExistingNeverReplaced(t *testing.T) {
 		})
 	}
 }
+
+// TestImportCancel cancels the context at each phase: the import fails with
+// context.Canceled and the SR is unchanged.
+func TestImportCancel(t *testing.T) {
+	data := tarGz(t, imageDir(t, 3, nil))
+	for _, phase := range []string{"extract", "relink", "validate", "commit", "lock"} {
+		t.Run(phase, func(t *testing.T) {
+			sr := newSR(t)
+			before := srState(t, sr)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			opts := &ImportOptions{Progress: func(p Progress) {
+				if p.Phase == phase {
+					cancel()
+				}
+			}}
+			if phase == "lock" {
+				opts.Lock = func(context.Context) (func(), error) { cancel(); return func() {}, nil }
+			}
+			_, err := Import(ctx, bytes.NewReader(data), sr, opts)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want context.Canceled", err)
+			}
+			if diff := cmp.Diff(before, srState(t, sr)); diff != "" {
+				t.Errorf("SR changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
