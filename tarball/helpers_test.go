@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -73,7 +74,7 @@ func rawTar(t testing.TB, format tar.Format, end bool, entries ...entry) []byte 
 func gz(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	if _, err := w.Write(b); err != nil {
 		t.Fatal(err)
 	}
@@ -205,15 +206,15 @@ func readFiles(t testing.TB, dir string) map[string]string {
 
 // pseudoRandom returns n bytes that compress poorly, deterministically.
 func pseudoRandom(n int, seed uint64) []byte {
-	b := make([]byte, n)
+	b := make([]byte, (n+7)/8*8)
 	x := seed | 1
-	for i := range b {
+	for i := 0; i < len(b); i += 8 {
 		x ^= x << 13
 		x ^= x >> 7
 		x ^= x << 17
-		b[i] = byte(x)
+		binary.LittleEndian.PutUint64(b[i:], x)
 	}
-	return b
+	return b[:n]
 }
 
 // imageLike returns n bytes mixing data pages, zero pages and text, like a
@@ -221,18 +222,23 @@ func pseudoRandom(n int, seed uint64) []byte {
 func imageLike(n int, seed uint64) []byte {
 	b := make([]byte, n)
 	r := pseudoRandom(n, seed)
+	text := bytes.Repeat([]byte("vhdkit tarball "), 4096/15+1)
 	for off := 0; off < n; off += 4096 {
 		end := min(off+4096, n)
 		switch (off / 4096) % 5 {
 		case 0, 1:
 			copy(b[off:end], r[off:end])
 		case 2:
-			for i := off; i < end; i++ {
-				b[i] = "vhdkit tarball "[i%15]
-			}
+			copy(b[off:end], text)
 		}
 	}
 	return b
 }
 
 func newGunzip(b []byte) (io.Reader, error) { return gzip.NewReader(bytes.NewReader(b)) }
+
+// newStdGzip is compress/gzip at level 6, the reference when gzip is absent.
+func newStdGzip(w io.Writer) *gzip.Writer {
+	z, _ := gzip.NewWriterLevel(w, 6)
+	return z
+}

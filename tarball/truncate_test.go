@@ -50,7 +50,7 @@ func (r *recorder) freeze() []byte {
 // and that nothing is written to w after Pack returns.
 func TestPackFailureLeavesTruncatedStream(t *testing.T) {
 	src := t.TempDir()
-	writeFiles(t, src, map[string][]byte{"0.vhd": pseudoRandom(24<<20, 1), "1.vhd": imageLike(1<<20, 2)})
+	writeFiles(t, src, map[string][]byte{"0.vhd": pseudoRandom(10<<20, 1), "1.vhd": imageLike(1<<20, 2)})
 	errLate := errors.New("test: refused at the end")
 	for _, tc := range []struct {
 		name     string
@@ -60,18 +60,18 @@ func TestPackFailureLeavesTruncatedStream(t *testing.T) {
 		wantName string
 	}{
 		{name: "cancelled mid-stream", opts: func(cancel context.CancelFunc) *PackOptions {
-			return &PackOptions{Progress: func(p Progress) {
+			return &PackOptions{Level: 1, Progress: func(p Progress) {
 				if p.EntryDone >= 8<<20 {
 					cancel()
 				}
 			}}
 		}, wantErr: context.Canceled, wantName: "0.vhd"},
-		{name: "failing writer", limit: 3 << 20, opts: func(context.CancelFunc) *PackOptions { return nil }, wantErr: errDiskFull},
+		{name: "failing writer", limit: 3 << 20, opts: func(context.CancelFunc) *PackOptions { return &PackOptions{Level: 1} }, wantErr: errDiskFull},
 		{name: "before finish refuses", opts: func(context.CancelFunc) *PackOptions {
-			return &PackOptions{BeforeFinish: func() error { return errLate }}
+			return &PackOptions{Level: 1, BeforeFinish: func() error { return errLate }}
 		}, wantErr: errLate},
 		{name: "file shrinks", opts: func(context.CancelFunc) *PackOptions {
-			return &PackOptions{Progress: func(p Progress) {
+			return &PackOptions{Level: 1, Progress: func(p Progress) {
 				if p.Entry == "1.vhd" && p.EntryDone == 0 {
 					if err := os.Truncate(filepath.Join(src, "1.vhd"), 1000); err != nil {
 						t.Error(err)
@@ -80,7 +80,7 @@ func TestPackFailureLeavesTruncatedStream(t *testing.T) {
 			}}
 		}, wantErr: ErrSizeChanged, wantName: "1.vhd"},
 		{name: "file grows", opts: func(context.CancelFunc) *PackOptions {
-			return &PackOptions{Progress: func(p Progress) {
+			return &PackOptions{Level: 1, Progress: func(p Progress) {
 				if p.Entry == "1.vhd" && p.EntryDone == 0 {
 					f, err := os.OpenFile(filepath.Join(src, "1.vhd"), os.O_APPEND|os.O_WRONLY, 0)
 					if err != nil {

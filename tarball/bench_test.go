@@ -1,0 +1,183 @@
+package tarball
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// benchInput returns a directory holding the shared 256 MiB benchmark file
+// (/work/shared/bench-data.sh: system files then zeros) as 0.vhd, and the
+// size gzip -6 makes of it (compress/gzip's when gzip is absent).
+func benchInput(b *testing.B) (dir string, size, gzip6 int64) {
+	b.Helper()
+	data := ""
+	if out, err := exec.Command("sh", "/work/shared/bench-data.sh").Output(); err == nil {
+		data = filepath.Join(strings.TrimSpace(string(out)), "mixed.raw")
+	} else {
+		data = filepath.Join(b.TempDir(), "mixed.raw")
+		if err := os.WriteFile(data, append(imageLike(180<<20, 1), make([]byte, 76<<20)...), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir = b.TempDir()
+	if err := os.Link(data, filepath.Join(dir, "0.vhd")); err != nil {
+		b.Fatalf("linking benchmark data: %v", err)
+	}
+	fi, err := os.Stat(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cw countWriter
+	if p, err := exec.LookPath("gzip"); err == nil {
+		cmd := exec.Command(p, "-6", "-c", data)
+		cmd.Stdout = &cw
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		f, err := os.Open(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		w := newStdGzip(&cw)
+		if _, err := io.Copy(w, f); err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+	}
+	return dir, fi.Size(), cw.n
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// runPeer runs a shell pipeline as a peer sub-benchmark, skipping when one
+// of its tools is absent, and returns its stdout byte count.
+func runPeer(b *testing.B, pipeline string, tools ...string) int64 {
+	b.Helper()
+	for _, tool := range tools {
+		needTool(b, tool)
+	}
+	var cw countWriter
+	cmd := exec.Command("sh", "-c", pipeline)
+	cmd.Stdout = &cw
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s: %v\n%s", pipeline, err, stderr.String())
+	}
+	return cw.n
+}
+
+// BenchmarkPack compares Pack at the default level with tar -zc and
+// tar | pigz -p 2 on the same data. size/gzip6 is the output size relative
+// to gzip -6.
+func BenchmarkPack(b *testing.B) {
+	dir, size, gzip6 := benchInput(b)
+	report := func(b *testing.B, out int64) {
+		b.SetBytes(size)
+		b.ReportMetric(float64(out)/float64(gzip6), "size/gzip6")
+	}
+	b.Run("vhdkit", func(b *testing.B) {
+		var out int64
+		for b.Loop() {
+			res, err := Pack(context.Background(), io.Discard, dir, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out = res.BytesOut
+		}
+		report(b, out)
+	})
+	b.Run("vhdkit-level1", func(b *testing.B) {
+		var out int64
+		for b.Loop() {
+			res, err := Pack(context.Background(), io.Discard, dir, &PackOptions{Level: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			out = res.BytesOut
+		}
+		report(b, out)
+	})
+	b.Run("tar-zc", func(b *testing.B) {
+		var out int64
+		for b.Loop() {
+			out = runPeer(b, "tar -zcf - -C "+dir+" .", "tar", "gzip")
+		}
+		report(b, out)
+	})
+	b.Run("tar-pigz-p2", func(b *testing.B) {
+		var out int64
+		for b.Loop() {
+			out = runPeer(b, "tar -cf - -C "+dir+" . | pigz -p 2", "tar", "pigz")
+		}
+		report(b, out)
+	})
+}
+
+// BenchmarkUnpack compares Unpack with tar -zx and pigz -dc | tar -x on
+// the archive Pack makes of the benchmark data, extracting to the same file
+// system each time.
+func BenchmarkUnpack(b *testing.B) {
+	dir, size, _ := benchInput(b)
+	archive := filepath.Join(b.TempDir(), "bench.tgz")
+	f, err := os.Create(archive)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := Pack(context.Background(), f, dir, nil); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	scratch := b.TempDir()
+	fresh := func(b *testing.B) string {
+		b.StopTimer()
+		defer b.StartTimer()
+		d := filepath.Join(scratch, "out")
+		if err := os.RemoveAll(d); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Mkdir(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	b.Run("vhdkit", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			d := fresh(b)
+			in, err := os.Open(archive)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, err = Unpack(context.Background(), in, d, nil)
+			in.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("tar-zx", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			runPeer(b, "tar -zxf "+archive+" -C "+fresh(b), "tar", "gzip")
+		}
+	})
+	b.Run("pigz-dc-tar-x", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			runPeer(b, "pigz -dc "+archive+" | tar -xf - -C "+fresh(b), "tar", "pigz")
+		}
+	})
+}
