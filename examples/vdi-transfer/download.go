@@ -27,6 +27,7 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 	noSync := fset.Bool("no-sync", false, "skip the fsyncs (unsafe: a crash may lose the import)")
 	maxDepth := fset.Int("max-depth", staging.DefaultMaxDepth, "refuse images with more VHDs")
 	printMD5 := fset.Bool("md5", false, "print the MD5 of the compressed stream on stderr (Glance's checksum)")
+	expectMD5 := fset.String("expect-md5", "", "refuse the image, before anything touches the SR, unless the compressed stream has this MD5 (hex)")
 	if err := parseArgs(fset, args, 0, 0); err != nil {
 		return err
 	}
@@ -46,8 +47,17 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 		NoSync:       *noSync,
 		Logger:       common.logger(e),
 	}
-	if *printMD5 {
+	if *printMD5 || *expectMD5 != "" {
 		opts.RawHook = func(p []byte) { sum.Write(p) }
+	}
+	if *expectMD5 != "" {
+		want := strings.ToLower(*expectMD5)
+		opts.BeforeCommit = func(context.Context, *staging.Result) error {
+			if got := fmt.Sprintf("%x", sum.Sum(nil)); got != want {
+				return fmt.Errorf("checksum mismatch: the image's MD5 is %s, expected %s", got, want)
+			}
+			return nil
+		}
 	}
 	p := newProgress(e, common.progress, "download", inputSize(e.stdin))
 	opts.Progress = p.update

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +100,30 @@ func TestDownloadRefused(t *testing.T) {
 				t.Errorf("SR not empty after a refusal: %v", ents)
 			}
 		})
+	}
+}
+
+// TestDownloadChecksum refuses an image whose MD5 is not the expected one,
+// with the SR untouched, and accepts it with the right one.
+func TestDownloadChecksum(t *testing.T) {
+	sr1 := t.TempDir()
+	id := uuid.NewString()
+	vhdtest.Dynamic(t, filepath.Join(sr1, id+".vhd"), 4<<20, nil, vhdtest.Fill(1, 0, 8192))
+	code, archive, stderr := runCmd(t, nil, "upload", "--sr", sr1, id)
+	if code != 0 {
+		t.Fatalf("upload: %s", stderr)
+	}
+	sum := fmt.Sprintf("%x", md5.Sum([]byte(archive)))
+	sr2 := t.TempDir()
+	code, out, stderr := runCmd(t, []byte(archive), "download", "--sr", sr2, "--expect-md5", strings.Repeat("0", 32))
+	if code != 1 || out != "" || !strings.Contains(stderr, "checksum mismatch") {
+		t.Errorf("wrong checksum: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	if ents, _ := os.ReadDir(sr2); len(ents) != 0 {
+		t.Errorf("SR changed by a refused image: %v", ents)
+	}
+	code, out, stderr = runCmd(t, []byte(archive), "download", "--sr", sr2, "--expect-md5", sum, "--md5")
+	if code != 0 || !strings.Contains(stderr, "md5 "+sum) || !strings.Contains(out, "root") {
+		t.Errorf("right checksum: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }
