@@ -3,7 +3,6 @@ package chain
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,24 +227,6 @@ func (r *Resolver) resolve(childPath, dir string, loc vhd.Locator) (string, erro
 		return "", lerr(real, ErrMissingParent, err)
 	}
 	return real, nil
-}
-
-// readable reports, as access(R_OK) does for blktap, whether path can be
-// opened for reading; directories are not readable VHDs.
-func readable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if st.IsDir() {
-		return &fs.PathError{Op: "open", Path: path, Err: errors.New("is a directory")}
-	}
-	return nil
 }
 
 // within reports whether the clean absolute path p is root or lies below it.

@@ -230,7 +230,7 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 				return c, &WalkError{Path: path, Depth: depth,
 					Err: fmt.Errorf("raw parent (null parent UUID) not allowed in confined mode: %w", ErrDifferencingBase)}
 			}
-			return c, c.openRawParent(res, path, f)
+			return c, c.openRawParent(res, path, openPath, f)
 		}
 		parent, loc, err := res.parent(openPath, f)
 		if err != nil {
@@ -261,9 +261,10 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 }
 
 // openRawParent resolves and opens the raw parent of the differencing disk
-// f at path (compatible mode only). Failures are recorded in RawParentErr.
-func (c *Chain) openRawParent(res *Resolver, path string, f *vhd.File) error {
-	p, _, err := res.parent(path, f)
+// f at path, opened as openPath (compatible mode only). Failures are
+// recorded in RawParentErr.
+func (c *Chain) openRawParent(res *Resolver, path, openPath string, f *vhd.File) error {
+	p, _, err := res.parent(openPath, f)
 	if err != nil {
 		if le := (*LocatorError)(nil); errors.As(err, &le) {
 			le.Child = path

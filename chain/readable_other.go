@@ -1,0 +1,15 @@
+//go:build !unix
+
+package chain
+
+import "os"
+
+// readable reports whether path can be opened for reading, as blktap's
+// access(R_OK) does on Unix.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
