@@ -155,6 +155,7 @@ func (im *importer) syncOps() FileOps {
 // noSyncOps is a FileOps whose Sync does nothing.
 type noSyncOps struct{ FileOps }
 
+// Sync does nothing.
 func (noSyncOps) Sync(string) error { return nil }
 
 // extract unpacks the archive into the extraction directory and returns the
