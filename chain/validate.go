@@ -138,7 +138,7 @@ func (c *Chain) checkAll(ctx context.Context, o *Options) []error {
 		// Validate compares parent UUIDs itself, with a typed error.
 		IgnoreParentUUID: true,
 		Now:              o.Now,
-		Parents:          c.resolver,
+		Parents:          newMemoResolver(c.resolver),
 		Compat:           c.resolver.mode == Compat,
 	}
 	var next atomic.Int64
