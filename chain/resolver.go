@@ -53,6 +53,8 @@ type Resolver struct {
 	root string // absolute, symlinks evaluated; "" in Compat mode
 }
 
+var _ vhd.ParentOpener = (*Resolver)(nil)
+
 // NewResolver returns a Resolver confined to the directory root.
 func NewResolver(root string) (*Resolver, error) {
 	if root == "" {

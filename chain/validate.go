@@ -32,7 +32,8 @@ import (
 // A walk that fails adds its error as the problem of the link where it
 // stopped, after the problems of the links before it. On success Validate
 // returns the open chain; on any error it returns nil and closes it. A
-// context error, or an I/O error that stopped a check, is returned as is.
+// context error is returned as is; any other error of the checker (a file
+// that cannot be read, say) is a problem of its link.
 func Validate(ctx context.Context, leaf string, opts *Options) (*Chain, error) {
 	if opts == nil {
 		opts = &Options{}
