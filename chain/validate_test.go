@@ -269,3 +269,30 @@ func TestValidateFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestCanceled checks that a canceled context stops Walk, Validate and
+// Relink before they write anything.
+func TestCanceled(t *testing.T) {
+	dir := tempDir(t)
+	paths := vhdtest.Chain(t, dir, 3, 4*mib, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	opts := &chain.Options{Root: dir}
+	if _, err := chain.Walk(ctx, paths[0], opts); !errors.Is(err, context.Canceled) {
+		t.Errorf("Walk: %v", err)
+	}
+	if _, err := chain.Validate(ctx, paths[0], opts); !errors.Is(err, context.Canceled) {
+		t.Errorf("Validate: %v", err)
+	}
+	before, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chain.Relink(ctx, paths, &chain.RelinkOptions{Root: dir}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Relink: %v", err)
+	}
+	after, _ := os.ReadFile(paths[0])
+	if string(before) != string(after) {
+		t.Errorf("canceled Relink changed %s", paths[0])
+	}
+}
