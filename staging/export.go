@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,9 @@ import (
 // Export writes the VDIs named by uuids (leaf first, the seed's vdi_uuids)
 // from the SR directory sr to w as a gzip-compressed tar archive of
 // 0.vhd, 1.vhd, ... With ExportOptions.Chain, uuids holds only the leaf and
-// the chain is walked inside the SR.
+// the chain is walked inside the SR; without it the list must be exactly
+// that chain (ErrInvalidChain otherwise), since an importer relinks by
+// position.
 //
 // The files are hard-linked into a staging area first, so the SR's own
 // names are never opened for writing. Each file's size, ctime and footer
@@ -50,13 +53,21 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []uuid.UUID, opts
 	if err := checkDuplicates(uuids); err != nil {
 		return nil, err
 	}
+	if o.Chain && len(uuids) != 1 {
+		return nil, newErr("export", sr, fmt.Errorf("walking a chain takes only the leaf, got %d UUIDs", len(uuids)))
+	}
+	// The importer relinks by position and ignores locators, so a list in
+	// the wrong order would arrive as a valid chain of the wrong disk:
+	// the list must be exactly the chain its leaf has in the SR.
+	walked, err := walkSR(ctx, sr, uuids[0], o.MaxDepth)
+	if err != nil {
+		return nil, err
+	}
 	if o.Chain {
-		if len(uuids) != 1 {
-			return nil, newErr("export", sr, fmt.Errorf("walking a chain takes only the leaf, got %d UUIDs", len(uuids)))
-		}
-		if uuids, err = walkSR(ctx, sr, uuids[0], o.MaxDepth); err != nil {
-			return nil, err
-		}
+		uuids = walked
+	} else if !slices.Equal(uuids, walked) {
+		return nil, newErr("export", filepath.Join(sr, vhdName(uuids[0])),
+			fmt.Errorf("%w: the list %v is not the leaf's chain in the SR %v", ErrInvalidChain, uuids, walked))
 	}
 	a, err := openArea(sr, "export", o.Ops)
 	if err != nil {
@@ -140,6 +151,13 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []uuid.UUID, opts
 // first. Every link must be a <uuid>.vhd file at the top of the SR.
 func walkSR(ctx context.Context, sr string, leaf uuid.UUID, maxDepth int) ([]uuid.UUID, error) {
 	leafPath := filepath.Join(sr, vhdName(leaf))
+	fi, err := os.Lstat(leafPath)
+	if err != nil {
+		return nil, newErr("export", leafPath, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, newErr("export", leafPath, fmt.Errorf("%w: mode %v", ErrNotRegular, fi.Mode()))
+	}
 	c, err := chain.Walk(ctx, leafPath, &chain.Options{Root: sr, MaxDepth: maxDepth})
 	if err != nil {
 		return nil, newErr("export", leafPath, fmt.Errorf("%w: %w", ErrInvalidChain, err))

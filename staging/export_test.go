@@ -155,6 +155,8 @@ func TestExportRefused(t *testing.T) {
 		{"missing", []uuid.UUID{uuid.New()}, ExportOptions{}, os.ErrNotExist},
 		{"symlink", []uuid.UUID{uuid.MustParse("9d7e5c4e-1111-4222-8333-944455556666")}, ExportOptions{}, ErrNotRegular},
 		{"too deep", []uuid.UUID{res.Root.UUID}, ExportOptions{Chain: true, MaxDepth: 2}, ErrInvalidChain},
+		{"wrong order", []uuid.UUID{res.VDIs[0].UUID, res.VDIs[2].UUID, res.VDIs[1].UUID}, ExportOptions{}, ErrInvalidChain},
+		{"leaf only without Chain", []uuid.UUID{res.Root.UUID}, ExportOptions{}, ErrInvalidChain},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := srState(t, sr)
