@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vhdkit/vhdkit/vhd"
+	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
 
 // TestImportFaults fails every step of an import in turn (each rename in
@@ -127,5 +128,57 @@ func faultRun(t *testing.T, data []byte, want string, noReplace bool, at int, af
 	}
 	if got := diskHash(t, filepath.Join(sr, leaves[0]), sr); got != want {
 		t.Errorf("committed leaf reads %s, want %s", got, want)
+	}
+}
+
+// TestImportDirFaults fails each step of taking the VHDs out of a migration
+// directory, and each later step once: the SR is left as it was, also after
+// a simulated crash and Recover.
+func TestImportDirFaults(t *testing.T) {
+	build := func(t *testing.T) string {
+		d := migDir(t)
+		vhdtest.Chain(t, d, 3, 8*mib, nil, chainWrites)
+		return d
+	}
+	probe := &faultOps{}
+	if _, err := ImportDir(context.Background(), build(t), newSR(t), &ImportOptions{Ops: probe}); err != nil {
+		t.Fatalf("clean import: %v", err)
+	}
+	steps := probe.trace
+	for i := range steps {
+		if testing.Short() && i > 4 {
+			break // the steps after the adoption are Import's, tested above
+		}
+		for _, crash := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%02d %s crash=%v", i+1, steps[i], crash), func(t *testing.T) {
+				sr := newSR(t)
+				before := srState(t, sr)
+				ops := &faultOps{failAt: i + 1, err: errInjected}
+				if crash {
+					ops.err = errCrash
+				}
+				_, err := ImportDir(context.Background(), build(t), sr, &ImportOptions{Ops: ops})
+				if !errors.Is(err, ops.err) {
+					t.Fatalf("err = %v, want %v", err, ops.err)
+				}
+				committed := false
+				if crash {
+					if len(stagingLeft(t, sr)) == 1 {
+						committed = committedJournal(journalOf(t, sr))
+					}
+					if _, err := Recover(context.Background(), sr, &RecoverOptions{Grace: -1}); err != nil {
+						t.Fatalf("Recover: %v", err)
+					}
+				}
+				if left := stagingLeft(t, sr); len(left) != 0 {
+					t.Errorf("staging areas left: %v", left)
+				}
+				if !committed {
+					if diff := cmp.Diff(before, srState(t, sr)); diff != "" {
+						t.Errorf("SR changed (-before +after):\n%s", diff)
+					}
+				}
+			})
+		}
 	}
 }

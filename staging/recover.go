@@ -24,7 +24,7 @@ const DefaultGrace = 10 * time.Minute
 // RecoverOptions tunes Recover. The zero value (or nil) is the default.
 type RecoverOptions struct {
 	// Grace is how old a staging area without a journal record must be
-	// before it is removed; 0 means DefaultGrace.
+	// before it is removed; 0 means DefaultGrace, a negative value none.
 	Grace time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -81,7 +81,7 @@ func Recover(ctx context.Context, sr string, opts *RecoverOptions) (*RecoverRepo
 	if opts != nil {
 		o = *opts
 	}
-	if o.Grace <= 0 {
+	if o.Grace == 0 {
 		o.Grace = DefaultGrace
 	}
 	if o.Now == nil {
