@@ -82,6 +82,13 @@ func (im *importer) rollback(cause error) error {
 		im.a.crash = true
 		return cause
 	}
+	// The committed record may have reached the journal before its fsync
+	// failed: cancel it before undoing anything, so that Recover, should
+	// the rollback fail, undoes the rest.
+	if err := im.a.j.append(recAborted); err != nil {
+		im.a.crash = true
+		return errors.Join(cause, newErr("rollback", im.sr, err))
+	}
 	removed, err := undoMoves(im.ops, im.sr, im.moves)
 	if err == nil && len(removed) > 0 && im.sync {
 		err = im.ops.Sync(im.sr)

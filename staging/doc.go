@@ -86,7 +86,9 @@
 //
 // The journal is a text file, one record a line, each fsynced before the
 // step it announces: a header naming the operation, then "move NAME DEV INO"
-// before each move into the SR, then "committed" or "rolled-back". A
+// before each move into the SR, then "committed"; a rollback writes
+// "aborted" (which cancels a "committed" whose fsync failed) before it
+// undoes anything and "rolled-back" when it is done. A
 // process that dies leaves its area and journal behind, unlocked. [Recover]
 // is safe to run at any time: it skips areas whose journal is locked
 // (running operations), and for a dead import that did not commit it

@@ -28,6 +28,7 @@ const (
 	recMove       = "move"        // move NAME DEV INO: about to move NAME into the SR
 	recCommitted  = "committed"   // every move is done and synced
 	recRolledBack = "rolled-back" // every moved file was removed again
+	recAborted    = "aborted"     // a rollback starts: any earlier "committed" no longer holds
 )
 
 // journal is the append-only record of a staging area, held under an
@@ -119,6 +120,8 @@ func parseJournal(b []byte) (*journalState, error) {
 			st.Moves = append(st.Moves, journalMove{Name: f[1], Dev: dev, Ino: ino})
 		case len(f) == 1 && f[0] == recCommitted:
 			st.Committed = true
+		case len(f) == 1 && f[0] == recAborted:
+			st.Committed = false
 		case len(f) == 1 && f[0] == recRolledBack:
 			st.RolledBack = true
 		default:

@@ -93,6 +93,7 @@ func TestParseJournal(t *testing.T) {
 		{hdr, &journalState{Op: "import"}, true},
 		{hdr + "move a.vhd 1 2\ncommitted\n", &journalState{Op: "import", Moves: []journalMove{{"a.vhd", 1, 2}}, Committed: true}, true},
 		{hdr + "move a.vhd 1 2\ncommi", &journalState{Op: "import", Moves: []journalMove{{"a.vhd", 1, 2}}}, true},
+		{hdr + "move a.vhd 1 2\ncommitted\naborted\n", &journalState{Op: "import", Moves: []journalMove{{"a.vhd", 1, 2}}}, true},
 		{hdr + "move ../a.vhd 1 2\n", nil, false},
 		{hdr + "move a.vhd x 2\n", nil, false},
 		{"garbage\n", nil, false},
