@@ -182,3 +182,48 @@ func TestImportDirFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestImportRollbackFails fails a move and then each step of the rollback
+// in turn: the import keeps its journal, and Recover then leaves the SR as
+// it was.
+func TestImportRollbackFails(t *testing.T) {
+	data := tarGz(t, imageDir(t, 3, nil))
+	probe := &faultOps{}
+	if _, err := Import(context.Background(), bytes.NewReader(data), newSR(t), &ImportOptions{Ops: probe}); err != nil {
+		t.Fatal(err)
+	}
+	// Fail the leaf's move (the last move) ...
+	leafMove := 0
+	for i, s := range probe.trace {
+		if strings.HasPrefix(s, "move ") {
+			leafMove = i + 1
+		}
+	}
+	// ... and then the k-th step after it: the aborted record's sync, the
+	// removal of each moved file, the SR's sync, the rolled-back record.
+	for k := 1; k <= 5; k++ {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			sr := newSR(t)
+			before := srState(t, sr)
+			ops := &faultOps{failAt: leafMove, failAlso: leafMove + k, err: errInjected}
+			_, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{Ops: ops})
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("err = %v", err)
+			}
+			t.Logf("trace after the failed move: %q", ops.trace[leafMove:])
+			if left := stagingLeft(t, sr); len(left) != 1 {
+				t.Errorf("staging areas after a failed rollback: %v, want the one kept for Recover", left)
+			}
+			rep, err := Recover(context.Background(), sr, nil)
+			if err != nil {
+				t.Fatalf("Recover: %v", err)
+			}
+			if diff := cmp.Diff(before, srState(t, sr)); diff != "" {
+				t.Errorf("SR after Recover (-before +after):\n%s\nreport %+v", diff, rep)
+			}
+			if left := stagingLeft(t, sr); len(left) != 0 {
+				t.Errorf("staging areas left after Recover: %v", left)
+			}
+		})
+	}
+}

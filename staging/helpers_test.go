@@ -169,6 +169,7 @@ type faultOps struct {
 	mu         sync.Mutex
 	calls      int
 	failAt     int
+	failAlso   int // a second step to fail, before it is performed
 	after      bool
 	err        error
 	noReplace  bool
@@ -184,7 +185,7 @@ func (f *faultOps) step(what string, do func() error) error {
 	n := f.calls
 	f.trace = append(f.trace, what)
 	f.mu.Unlock()
-	if n == f.failAt && !f.after {
+	if n == f.failAt && !f.after || n == f.failAlso {
 		return f.err
 	}
 	err := do()
