@@ -291,6 +291,7 @@ type packer struct {
 	opts  *PackOptions
 	log   *slog.Logger
 	buf   []byte
+	zero  []byte // never written: the bytes of holes
 	total int64
 	done  int64
 }
@@ -318,27 +319,49 @@ func (p *packer) copyFile(f packFile) error {
 	p.progress(f, 0)
 	if p.buf == nil {
 		p.buf = make([]byte, copyBufferSize)
+		p.zero = make([]byte, copyBufferSize)
 	}
 	var off int64
 	next := int64(progressEvery)
+	// Holes of a sparse file are not read: their zeros come from p.zero,
+	// which spares the kernel filling the page cache with them.
+	dataStart, dataEnd, sparse := dataRegion(f.file, 0, f.size)
 	for off < f.size {
 		if err := p.ctx.Err(); err != nil {
 			return fail(off, err)
 		}
-		n := int(min(int64(len(p.buf)), f.size-off))
-		m, err := io.ReadFull(f.file, p.buf[:n])
-		if m > 0 {
-			if _, werr := p.tw.Write(p.buf[:m]); werr != nil {
-				return fail(off, fmt.Errorf("writing: %w", werr))
+		if sparse && off >= dataEnd {
+			if dataStart, dataEnd, sparse = dataRegion(f.file, off, f.size); !sparse {
+				dataEnd = f.size
 			}
-			off += int64(m)
-			p.done += int64(m)
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return fail(off, fmt.Errorf("%w: %d bytes when archiving began, only %d now", ErrSizeChanged, f.size, off))
-		}
-		if err != nil {
-			return fail(off, fmt.Errorf("reading: %w", err))
+		if sparse && off < dataStart {
+			n := int(min(int64(len(p.zero)), dataStart-off))
+			if _, err := p.tw.Write(p.zero[:n]); err != nil {
+				return fail(off, fmt.Errorf("writing: %w", err))
+			}
+			off += int64(n)
+			p.done += int64(n)
+		} else {
+			limit := f.size
+			if sparse {
+				limit = dataEnd
+			}
+			n := int(min(int64(len(p.buf)), limit-off))
+			m, err := f.file.ReadAt(p.buf[:n], off)
+			if m > 0 {
+				if _, werr := p.tw.Write(p.buf[:m]); werr != nil {
+					return fail(off, fmt.Errorf("writing: %w", werr))
+				}
+				off += int64(m)
+				p.done += int64(m)
+			}
+			if err == io.EOF {
+				return fail(off, fmt.Errorf("%w: %d bytes when archiving began, only %d now", ErrSizeChanged, f.size, off))
+			}
+			if err != nil {
+				return fail(off, fmt.Errorf("reading: %w", err))
+			}
 		}
 		if off >= next {
 			p.progress(f, off)
@@ -346,7 +369,7 @@ func (p *packer) copyFile(f packFile) error {
 		}
 	}
 	// The file must end exactly where fstat said it would.
-	if m, _ := f.file.Read(p.buf[:1]); m > 0 {
+	if m, _ := f.file.ReadAt(p.buf[:1], f.size); m > 0 {
 		return fail(off, fmt.Errorf("%w: grew beyond %d bytes", ErrSizeChanged, f.size))
 	}
 	if fi, err := f.file.Stat(); err == nil && fi.Size() != f.size {

@@ -380,3 +380,35 @@ func mustGunzip(t testing.TB, b []byte) io.Reader {
 	}
 	return cmdless
 }
+
+// TestPackSparseSource packs a file with holes (skipped with SEEK_DATA on
+// Linux) and checks the bytes that come out, holes included.
+func TestPackSparseSource(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	want := make([]byte, 13<<20+77)
+	f, err := os.Create(filepath.Join(src, "0.vhd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{5, 3<<20 + 1, 9 << 20, len(want) - 3000} {
+		b := pseudoRandom(3000, uint64(off))
+		copy(want[off:], b)
+		if _, err := f.WriteAt(b, int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Truncate(int64(len(want))); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var buf bytes.Buffer
+	if _, err := Pack(context.Background(), &buf, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unpack(context.Background(), &buf, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(digests(map[string][]byte{"0.vhd": want}), readFiles(t, dst)); diff != "" {
+		t.Errorf("contents (-want +got):\n%s", diff)
+	}
+}
