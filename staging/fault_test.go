@@ -53,6 +53,9 @@ func TestImportFaults(t *testing.T) {
 				}
 				for _, after := range []bool{false, true} {
 					for _, crash := range []bool{false, true} {
+						if testing.Short() && after != crash {
+							continue // -short: fail before each step, crash after it
+						}
 						name := fmt.Sprintf("%02d %s after=%v crash=%v", i+1, steps[i], after, crash)
 						t.Run(name, func(t *testing.T) {
 							faultRun(t, data, want, noReplace, i+1, after, crash)
