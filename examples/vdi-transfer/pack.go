@@ -21,7 +21,7 @@ func runPack(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if f, ok := e.stdout.(*os.File); ok && !*force {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && !isDevNull(fi) {
 			return errors.New("stdout is a terminal; redirect it or use -f")
 		}
 	}
@@ -44,4 +44,11 @@ func runPack(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "packed %d files, %d bytes into %d\n", len(res.Files), res.BytesIn, res.BytesOut)
 	}
 	return nil
+}
+
+// isDevNull reports whether fi is the null device, the one character
+// device an archive may be written to without -f.
+func isDevNull(fi os.FileInfo) bool {
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
 }

@@ -116,3 +116,18 @@ func TestRunUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestPackToDevNull checks that the terminal guard lets /dev/null through.
+func TestPackToDevNull(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"0.vhd": "x"})
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer null.Close()
+	var stderr bytes.Buffer
+	if code := run(context.Background(), &env{stdout: null, stderr: &stderr}, []string{"pack", src}); code != 0 {
+		t.Errorf("pack > /dev/null exited %d: %s", code, stderr.String())
+	}
+}
