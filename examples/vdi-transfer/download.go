@@ -144,26 +144,34 @@ func (p *progress) update(s staging.Progress) {
 	if now.Sub(p.last) < every && (s.Phase == "extract" || s.Phase == "pack") {
 		return
 	}
+	if s.Done == 0 {
+		return // nothing to say yet
+	}
 	p.last = now
 	p.print(s.Phase)
 }
 
 func (p *progress) print(phase string) {
-	secs := max(time.Since(p.start).Seconds(), 1e-3)
-	done, total := p.p.Done, p.p.Total
-	if p.what == "download" && p.size > 0 {
-		// The compressed stream's progress is what can be predicted.
+	elapsed := time.Since(p.start)
+	secs := max(elapsed.Seconds(), 1e-3)
+	var line string
+	var done, total int64
+	if p.what == "download" {
+		// The compressed stream is what can be predicted, when its size is known.
 		done, total = p.p.Compressed, p.size
+		line = fmt.Sprintf("download %s: %s read, %s extracted", phase, mib(done), mib(p.p.Done))
+	} else {
+		done, total = p.p.Done, p.p.Total
+		line = fmt.Sprintf("upload %s: %s of %s read, %s written", phase, mib(done), mib(total), mib(p.p.Compressed))
 	}
 	rate := float64(done) / secs
-	line := fmt.Sprintf("%s %s: %s", p.what, phase, mib(p.p.Done))
-	if p.p.Compressed > 0 {
-		line += fmt.Sprintf(" (%s compressed)", mib(p.p.Compressed))
-	}
 	line += fmt.Sprintf(", %.0f MB/s", rate/1e6)
-	if total > 0 && done > 0 && done <= total {
-		eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
-		line += fmt.Sprintf(", %d%%, ETA %v", done*100/total, eta)
+	if total > 0 && done > 0 && done < total {
+		line += fmt.Sprintf(", %d%%", done*100/total)
+		if elapsed >= time.Second {
+			eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+			line += fmt.Sprintf(", ETA %v", eta)
+		}
 	}
 	if p.tty {
 		pad := ""
