@@ -47,7 +47,8 @@ type File struct {
 	name   string
 	r      io.ReaderAt
 	w      io.WriterAt // nil when read-only
-	osFile *os.File    // set when opened by name
+	osFile *os.File    // set when opened by name for writing
+	closer io.Closer   // set when opened by name for reading
 	size   int64       // file size at open, and as written since
 	source FooterSource
 
@@ -75,6 +76,9 @@ func Open(name string) (*File, error) {
 func OpenFile(name string, flag int) (*File, error) {
 	if flag&^(os.O_RDONLY|os.O_RDWR) != 0 {
 		return nil, fmt.Errorf("vhd: OpenFile %s: unsupported flags %#x", name, flag)
+	}
+	if flag == os.O_RDONLY {
+		return openForReading(name)
 	}
 	f, err := os.OpenFile(name, flag, 0)
 	if err != nil {
@@ -105,6 +109,26 @@ func OpenFile(name string, flag int) (*File, error) {
 	if flag&os.O_RDWR != 0 {
 		vf.w = f
 	}
+	return vf, nil
+}
+
+// openForReading opens a VHD read-only through a bare descriptor: asking a
+// VHD one question is dominated by system calls, so it makes as few as it can.
+func openForReading(name string) (*File, error) {
+	r, size, mode, err := openReadOnly(name)
+	if err != nil {
+		return nil, err
+	}
+	if mode.IsDir() {
+		r.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
+	}
+	vf, err := newFile(r, size, name)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	vf.closer = r
 	return vf, nil
 }
 
@@ -335,6 +359,9 @@ func (f *File) Close() error {
 		return ErrClosed
 	}
 	f.closed = true
+	if f.closer != nil {
+		return f.closer.Close()
+	}
 	if f.osFile == nil {
 		return nil
 	}
