@@ -1,6 +1,7 @@
 package vhd_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -57,6 +58,24 @@ func BenchmarkOpenHidden(b *testing.B) {
 				b.Fatalf("Hidden = %d, %v", h, err)
 			}
 			f.Close()
+		}
+	})
+	// "parse" is the library's own cost: the same file from memory.
+	b.Run("parse", func(b *testing.B) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := bytes.NewReader(data)
+		b.ReportAllocs()
+		for b.Loop() {
+			f, err := vhd.New(r, int64(len(data)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if h, err := f.Hidden(); err != nil || h != 1 {
+				b.Fatalf("Hidden = %d, %v", h, err)
+			}
 		}
 	})
 	b.Run("syscalls", func(b *testing.B) {
