@@ -66,7 +66,9 @@ type PackResult struct {
 
 // FileInfo names one file of an archive and its size in bytes.
 type FileInfo struct {
+	// Name is the file's base name, without "./".
 	Name string
+	// Size is the file's logical size in bytes, holes included.
 	Size int64
 }
 
