@@ -304,6 +304,15 @@ func TestImportRefused(t *testing.T) {
 			os.Symlink("real", filepath.Join(d, "2.vhd"))
 			return image{dir: d}
 		}, ImportOptions{}, ErrNotRegular},
+		{"device in migration dir", func(t *testing.T) image {
+			d := migDir(t)
+			chain3(t, d)
+			os.Remove(filepath.Join(d, "0.vhd"))
+			if err := syscall.Mknod(filepath.Join(d, "0.vhd"), syscall.S_IFCHR|0o600, 1<<8|3); err != nil {
+				t.Skipf("mknod: %v", err)
+			}
+			return image{dir: d}
+		}, ImportOptions{}, ErrNotRegular},
 		{"migration dir on another device", func(t *testing.T) image {
 			if _, err := os.Stat("/dev/shm"); err != nil {
 				t.Skip("no /dev/shm")
