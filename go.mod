@@ -3,9 +3,10 @@ module github.com/vhdkit/vhdkit
 go 1.26.0
 
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/uuid v1.6.0 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
-	github.com/klauspost/pgzip v1.3.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/google/go-cmp v0.7.0
+	github.com/google/uuid v1.6.0
+	github.com/klauspost/pgzip v1.3.0
+	golang.org/x/sys v0.50.0
 )
+
+require github.com/klauspost/compress v1.20.3 // indirect
