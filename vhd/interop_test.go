@@ -144,36 +144,12 @@ func TestInteropQemuConvert(t *testing.T) {
 	}
 }
 
-// pyvhdiScript opens the files named on the command line (leaf first),
-// links each to the next with set_parent, and writes the leaf's virtual
-// disk to the first argument.
-const pyvhdiScript = `
-import sys, pyvhdi
-out, paths = sys.argv[1], sys.argv[2:]
-files = []
-for p in paths:
-    f = pyvhdi.file()
-    f.open(p)
-    files.append(f)
-for child, parent in zip(files, files[1:]):
-    child.set_parent(parent)
-leaf = files[0]
-size = leaf.get_media_size()
-with open(out, "wb") as w:
-    off = 0
-    while off < size:
-        n = min(4 << 20, size - off)
-        w.write(leaf.read_buffer_at_offset(n, off))
-        off += n
-`
-
 // pyvhdiRead returns the virtual disk of the chain paths (leaf first) as
 // python3-libvhdi reads it.
 func pyvhdiRead(t *testing.T, paths ...string) []byte {
 	t.Helper()
-	py := vhdtest.PyVHDI(t)
 	out := filepath.Join(t.TempDir(), "pyvhdi.raw")
-	runTool(t, py, append([]string{"-c", pyvhdiScript, out}, paths...)...)
+	vhdtest.PyVHDIRead(t, out, paths...)
 	return fileBytes(t, out)
 }
 
