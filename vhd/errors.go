@@ -54,6 +54,7 @@ type FormatError struct {
 	Err    error  // a sentinel such as ErrChecksum; ErrFormat when none fits
 }
 
+// Error describes the problem: file, structure, field, offset and why.
 func (e *FormatError) Error() string {
 	s := "vhd: "
 	if e.File != "" {

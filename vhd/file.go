@@ -20,6 +20,7 @@ const (
 	FooterBackup                      // the copy at offset 0
 )
 
+// String returns "primary", "short" or "backup".
 func (s FooterSource) String() string {
 	switch s {
 	case FooterPrimary:

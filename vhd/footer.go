@@ -37,6 +37,7 @@ const (
 	DiskDifferencing DiskType = 4
 )
 
+// String returns "fixed", "dynamic", "differencing" or "none".
 func (t DiskType) String() string {
 	switch t {
 	case DiskNone:

@@ -36,6 +36,7 @@ func (c PlatformCode) Decodable() bool {
 	return c == PlatformMacX || c == PlatformW2ku || c == PlatformW2ru
 }
 
+// String returns the code's four characters, such as "MacX", or "none".
 func (c PlatformCode) String() string {
 	if c == PlatformNone {
 		return "none"

@@ -53,6 +53,7 @@ type ParentError struct {
 	Err    error
 }
 
+// Error describes the failed parent operation and its cause.
 func (e *ParentError) Error() string {
 	s := "vhd: " + e.Op + " " + e.File
 	if e.Parent != "" {
