@@ -60,18 +60,29 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		}
 		return len(p), eof
 	}
+	n, err := f.eachBlock(p, off, f.readBlock)
+	if err != nil {
+		return n, err
+	}
+	return n, eof
+}
+
+// eachBlock splits p, the virtual bytes at off, at block boundaries and
+// calls do for each piece with its block number and offset in the block.
+// It returns the bytes done before the first error.
+func (f *File) eachBlock(p []byte, off int64, do func(p []byte, blk, within int64) error) (int, error) {
 	bs := int64(f.Header.BlockSize)
 	done := 0
 	for done < len(p) {
 		pos := off + int64(done)
 		blk, within := pos/bs, pos%bs
 		n := int(min(int64(len(p)-done), bs-within))
-		if err := f.readBlock(p[done:done+n], blk, within); err != nil {
+		if err := do(p[done:done+n], blk, within); err != nil {
 			return done, err
 		}
 		done += n
 	}
-	return done, eof
+	return done, nil
 }
 
 // blockEntry returns the BAT entry of block blk, Unallocated past the BAT.
@@ -175,18 +186,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if f.Header == nil {
 		return f.w.WriteAt(p, off)
 	}
-	bs := int64(f.Header.BlockSize)
-	done := 0
-	for done < len(p) {
-		pos := off + int64(done)
-		blk, within := pos/bs, pos%bs
-		n := int(min(int64(len(p)-done), bs-within))
-		if err := f.writeBlock(p[done:done+n], blk, within); err != nil {
-			return done, err
-		}
-		done += n
-	}
-	return done, nil
+	return f.eachBlock(p, off, f.writeBlock)
 }
 
 // writeBlock writes p into block blk at byte offset within. The caller holds f.mu.
