@@ -6,15 +6,7 @@ import "math"
 // white space, an optional sign, then digits up to the first non-digit;
 // no digits give 0, and overflow saturates.
 func strtol(s string) int64 {
-	i := 0
-	for i < len(s) && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')) {
-		i++
-	}
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
+	i, neg := signStart(s)
 	var v uint64
 	over := false
 	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
@@ -39,15 +31,7 @@ func strtol(s string) int64 {
 // does: like strtol, saturating at the largest uint64, and a leading '-'
 // negates modulo 2^64.
 func strtoull(s string) uint64 {
-	i := 0
-	for i < len(s) && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')) {
-		i++
-	}
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
+	i, neg := signStart(s)
 	var v uint64
 	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
 		d := uint64(s[i] - '0')
@@ -60,4 +44,18 @@ func strtoull(s string) uint64 {
 		return -v
 	}
 	return v
+}
+
+// signStart skips the white space C's strto* functions skip and an
+// optional sign, returning where the digits start and whether the sign
+// was '-'.
+func signStart(s string) (i int, neg bool) {
+	for i < len(s) && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')) {
+		i++
+	}
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	return i, neg
 }
