@@ -4,7 +4,6 @@ go 1.26.0
 
 require (
 	github.com/google/go-cmp v0.7.0
-	github.com/google/uuid v1.6.0
 	github.com/klauspost/pgzip v1.3.0
 	golang.org/x/sys v0.50.0
 )

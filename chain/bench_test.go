@@ -116,7 +116,7 @@ func BenchmarkReadThrough1GiB(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		b.SetBytes(c.Size())
+		b.SetBytes(c.VirtualSize())
 		for b.Loop() {
 			f, err := os.Create(out)
 			if err != nil {

@@ -82,7 +82,7 @@ func (c *Chain) newEngine() (*engine, error) {
 			return nil, fmt.Errorf("chain: %s changed since the chain was opened", l.Path)
 		}
 		f := l.File
-		ly := layer{path: l.Path, r: fd, typ: f.DiskType(), vsize: f.VirtualSize(), fileLen: f.Size()}
+		ly := layer{path: l.Path, r: fd, typ: f.DiskType(), vsize: f.VirtualSize(), fileLen: f.FileSize()}
 		if f.Header != nil {
 			bat, err := f.BAT()
 			if err != nil {

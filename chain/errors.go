@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
@@ -123,9 +122,9 @@ func (e *WalkError) Unwrap() error { return e.Err }
 // A UUIDMismatchError reports a child whose header names a parent UUID other
 // than its parent's footer UUID.
 type UUIDMismatchError struct {
-	Child, Parent string    // the two paths
-	Want          uuid.UUID // the child's header parent UUID
-	Got           uuid.UUID // the parent's footer UUID
+	Child, Parent string   // the two paths
+	Want          vhd.UUID // the child's header parent UUID
+	Got           vhd.UUID // the parent's footer UUID
 }
 
 // Error describes both files and both UUIDs.

@@ -19,9 +19,9 @@ import (
 // with fewer system calls.
 func (c *Chain) ReaderAt() io.ReaderAt { return &chainReader{c: c} }
 
-// Size returns the leaf's virtual size, the size of what ReaderAt and
-// WriteRaw read.
-func (c *Chain) Size() int64 { return c.Leaf().VirtualSize() }
+// VirtualSize returns the leaf's virtual size, the size of the disk that
+// ReaderAt and WriteRaw read.
+func (c *Chain) VirtualSize() int64 { return c.Leaf().VirtualSize() }
 
 type chainReader struct {
 	c    *Chain

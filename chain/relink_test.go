@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
@@ -33,7 +33,7 @@ func stage(t *testing.T, dir string) ([]string, []byte) {
 	sameBytes(t, "staged chain", before, expectImage(size, depth, chainWrites(depth, size)))
 	paths := make([]string, depth)
 	for i, p := range old {
-		paths[i] = filepath.Join(dir, uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprint("relink", i))).String()+".vhd")
+		paths[i] = filepath.Join(dir, vhdtest.NameUUID(fmt.Sprint("relink", i)).String()+".vhd")
 		if err := os.Rename(p, paths[i]); err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestRelink(t *testing.T) {
 				}
 				type header struct {
 					Name     string
-					UUID     uuid.UUID
+					UUID     vhd.UUID
 					Locators []string
 				}
 				got := header{Name: name, UUID: f.ParentUUID()}
@@ -93,7 +93,7 @@ func TestRelink(t *testing.T) {
 			if diff := cmp.Diff(paths, c.Paths()); diff != "" {
 				t.Errorf("paths (-want +got):\n%s", diff)
 			}
-			sameBytes(t, "read-through after relink", readAll(t, c.ReaderAt(), c.Size()), before)
+			sameBytes(t, "read-through after relink", readAll(t, c.ReaderAt(), c.VirtualSize()), before)
 		})
 	}
 }
@@ -165,7 +165,7 @@ func TestRelinkRefusesBadInput(t *testing.T) {
 func TestRelinkFailsMidway(t *testing.T) {
 	dir := tempDir(t)
 	p, _ := stage(t, dir)
-	vhdtest.PatchFooter(t, p[2], vhdtest.Both, true, func(f *vhd.Footer) { f.UUID = uuid.Nil })
+	vhdtest.PatchFooter(t, p[2], vhdtest.Both, true, func(f *vhd.Footer) { f.UUID = vhd.UUID{} })
 	snap := snapshotFiles(t, p[:2])
 	err := chain.Relink(context.Background(), p, &chain.RelinkOptions{Root: dir})
 	t.Log(err)

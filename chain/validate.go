@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
@@ -94,7 +93,7 @@ func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error)
 		}
 		if i+1 < len(c.Links) && !o.IgnoreParentUUID {
 			p := c.Links[i+1]
-			if want, got := f.ParentUUID(), p.File.Footer.UUID; want != uuid.Nil && want != got {
+			if want, got := f.ParentUUID(), p.File.Footer.UUID; !want.IsZero() && want != got {
 				add(l.Path, &UUIDMismatchError{Child: l.Path, Parent: p.Path, Want: want, Got: got})
 			}
 		}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
@@ -95,7 +95,7 @@ func TestValidateFailures(t *testing.T) {
 			name: "UUID mismatch",
 			setup: func(t *testing.T, dir string) string {
 				p := vhdtest.Chain(t, dir, 3, 4*mib, nil, nil)
-				vhdtest.PatchHeader(t, p[1], true, func(h *vhd.Header) { h.ParentUUID = uuid.MustParse("01234567-89ab-cdef-0123-456789abcdef") })
+				vhdtest.PatchHeader(t, p[1], true, func(h *vhd.Header) { h.ParentUUID = vhdtest.UUID("01234567-89ab-cdef-0123-456789abcdef") })
 				return p[0]
 			},
 			confined:     []problem{{"1.vhd", chain.ErrUUIDMismatch}},
@@ -106,7 +106,7 @@ func TestValidateFailures(t *testing.T) {
 			name: "UUID mismatch ignored",
 			setup: func(t *testing.T, dir string) string {
 				p := vhdtest.Chain(t, dir, 3, 4*mib, nil, nil)
-				vhdtest.PatchHeader(t, p[1], true, func(h *vhd.Header) { h.ParentUUID = uuid.MustParse("01234567-89ab-cdef-0123-456789abcdef") })
+				vhdtest.PatchHeader(t, p[1], true, func(h *vhd.Header) { h.ParentUUID = vhdtest.UUID("01234567-89ab-cdef-0123-456789abcdef") })
 				return p[0]
 			},
 			ignoreUUID: true,
@@ -169,7 +169,7 @@ func TestValidateFailures(t *testing.T) {
 				}
 				f.Close()
 				leaf := vhdtest.Child(t, filepath.Join(dir, "leaf.vhd"), filepath.Join(dir, "mid.vhd"), &vhdtest.Options{Hidden: 1})
-				vhdtest.PatchHeader(t, leaf, true, func(h *vhd.Header) { h.ParentUUID = uuid.MustParse("01234567-89ab-cdef-0123-456789abcdef") })
+				vhdtest.PatchHeader(t, leaf, true, func(h *vhd.Header) { h.ParentUUID = vhdtest.UUID("01234567-89ab-cdef-0123-456789abcdef") })
 				return leaf
 			},
 			confined: []problem{
@@ -183,7 +183,7 @@ func TestValidateFailures(t *testing.T) {
 			name: "missing parent after a bad link",
 			setup: func(t *testing.T, dir string) string {
 				p := vhdtest.Chain(t, dir, 3, 4*mib, nil, nil)
-				vhdtest.PatchHeader(t, p[0], true, func(h *vhd.Header) { h.ParentUUID = uuid.MustParse("01234567-89ab-cdef-0123-456789abcdef") })
+				vhdtest.PatchHeader(t, p[0], true, func(h *vhd.Header) { h.ParentUUID = vhdtest.UUID("01234567-89ab-cdef-0123-456789abcdef") })
 				os.Remove(p[2])
 				return p[0]
 			},

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
@@ -225,7 +224,7 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 		if !f.HasParent() {
 			return c, nil
 		}
-		if f.ParentUUID() == uuid.Nil {
+		if f.ParentUUID().IsZero() {
 			if res.mode != Compat {
 				return c, &WalkError{Path: path, Depth: depth,
 					Err: fmt.Errorf("raw parent (null parent UUID) not allowed in confined mode: %w", ErrDifferencingBase)}

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
@@ -75,7 +75,7 @@ func writeRaw(t *testing.T, c *chain.Chain) []byte {
 	}
 	var last int64
 	err = c.WriteRaw(context.Background(), f, func(done, total int64) {
-		if done < last || total != c.Size() {
+		if done < last || total != c.VirtualSize() {
 			t.Errorf("progress %d/%d after %d", done, total, last)
 		}
 		last = done
@@ -83,8 +83,8 @@ func writeRaw(t *testing.T, c *chain.Chain) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last != c.Size() {
-		t.Errorf("progress ended at %d, want %d", last, c.Size())
+	if last != c.VirtualSize() {
+		t.Errorf("progress ended at %d, want %d", last, c.VirtualSize())
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
@@ -335,7 +335,7 @@ func TestWalkFailures(t *testing.T) {
 			name: "raw parent in confined mode",
 			setup: func(t *testing.T, tmp, root string) string {
 				p := vhdtest.Chain(t, root, 2, 4*mib, nil, nil)
-				vhdtest.PatchHeader(t, p[0], true, func(h *vhd.Header) { h.ParentUUID = uuid.Nil })
+				vhdtest.PatchHeader(t, p[0], true, func(h *vhd.Header) { h.ParentUUID = vhd.UUID{} })
 				return p[0]
 			},
 			wantErr:    chain.ErrDifferencingBase,

@@ -12,15 +12,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/vhd"
+	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
 
 // benchUUIDs name the benchmark chain's files, leaf first.
-var benchUUIDs = []uuid.UUID{
-	uuid.MustParse("b0000000-0000-4000-8000-000000000000"),
-	uuid.MustParse("b0000000-0000-4000-8000-000000000001"),
-	uuid.MustParse("b0000000-0000-4000-8000-000000000002"),
+var benchUUIDs = []vhd.UUID{
+	vhdtest.UUID("b0000000-0000-4000-8000-000000000000"),
+	vhdtest.UUID("b0000000-0000-4000-8000-000000000001"),
+	vhdtest.UUID("b0000000-0000-4000-8000-000000000002"),
 }
 
 // benchChain returns an SR directory holding the benchmark chain, built

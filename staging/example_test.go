@@ -11,9 +11,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/staging"
 	"github.com/vhdkit/vhdkit/vhd"
+	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
 
 func ExampleSequence() {
@@ -27,9 +27,9 @@ func ExampleSequence() {
 }
 
 func ExampleFromStack() {
-	stack := []uuid.UUID{
-		uuid.MustParse("00000000-0000-4000-8000-000000000001"),
-		uuid.MustParse("00000000-0000-4000-8000-000000000002"),
+	stack := []vhd.UUID{
+		vhdtest.UUID("00000000-0000-4000-8000-000000000001"),
+		vhdtest.UUID("00000000-0000-4000-8000-000000000002"),
 	}
 	// The seed popped from the end: 0.vhd got the last UUID.
 	fmt.Println(staging.FromStack(stack))
@@ -47,7 +47,7 @@ func ExampleExport() {
 	os.Mkdir(src, 0o755)
 	os.Mkdir(dst, 0o755)
 
-	vdi := uuid.MustParse("6f1e0c62-3c1f-4d4e-9d7a-2b1f5e8c9a01")
+	vdi := vhdtest.UUID("6f1e0c62-3c1f-4d4e-9d7a-2b1f5e8c9a01")
 	f, err := vhd.Create(filepath.Join(src, vdi.String()+".vhd"), &vhd.CreateOptions{Size: 16 << 20})
 	if err != nil {
 		log.Fatal(err)
@@ -56,11 +56,11 @@ func ExampleExport() {
 	f.Close()
 
 	var archive bytes.Buffer
-	if _, err := staging.Export(context.Background(), &archive, src, []uuid.UUID{vdi}, &staging.ExportOptions{Chain: true}); err != nil {
+	if _, err := staging.Export(context.Background(), &archive, src, []vhd.UUID{vdi}, &staging.ExportOptions{Chain: true}); err != nil {
 		log.Fatal(err)
 	}
 	res, err := staging.Import(context.Background(), &archive, dst, &staging.ImportOptions{
-		UUIDs: []uuid.UUID{uuid.MustParse("0b6a1f44-8d4c-4b7e-9c1a-3f2e5d6c7b8a")},
+		UUIDs: []vhd.UUID{vhdtest.UUID("0b6a1f44-8d4c-4b7e-9c1a-3f2e5d6c7b8a")},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/tarball"
 	"github.com/vhdkit/vhdkit/vhd"
@@ -34,7 +33,7 @@ import (
 // coalesced or resized a VDI meanwhile), Export fails with ErrChanged and
 // leaves the stream unterminated, so the receiver sees a truncated archive
 // and not a complete wrong one.
-func Export(ctx context.Context, w io.Writer, sr string, uuids []uuid.UUID, opts *ExportOptions) (res *ExportResult, err error) {
+func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts *ExportOptions) (res *ExportResult, err error) {
 	var o ExportOptions
 	if opts != nil {
 		o = *opts
@@ -149,7 +148,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []uuid.UUID, opts
 
 // walkSR walks the chain of leaf inside the SR and returns its UUIDs, leaf
 // first. Every link must be a <uuid>.vhd file at the top of the SR.
-func walkSR(ctx context.Context, sr string, leaf uuid.UUID, maxDepth int) ([]uuid.UUID, error) {
+func walkSR(ctx context.Context, sr string, leaf vhd.UUID, maxDepth int) ([]vhd.UUID, error) {
 	leafPath := filepath.Join(sr, vhdName(leaf))
 	fi, err := os.Lstat(leafPath)
 	if err != nil {
@@ -168,7 +167,7 @@ func walkSR(ctx context.Context, sr string, leaf uuid.UUID, maxDepth int) ([]uui
 		return nil, newErr("export", sr, err)
 	}
 	realSR, _ = filepath.Abs(realSR)
-	var out []uuid.UUID
+	var out []vhd.UUID
 	for _, l := range c.Links {
 		p := l.Path
 		if l.Depth == 0 {
@@ -180,7 +179,7 @@ func walkSR(ctx context.Context, sr string, leaf uuid.UUID, maxDepth int) ([]uui
 		}
 		real, _ = filepath.Abs(real)
 		base := filepath.Base(real)
-		u, perr := uuid.Parse(strings.TrimSuffix(base, ".vhd"))
+		u, perr := vhd.ParseUUID(strings.TrimSuffix(base, ".vhd"))
 		if filepath.Dir(real) != realSR || !strings.HasSuffix(base, ".vhd") || perr != nil || vhdName(u) != base {
 			return nil, newErr("export", p, fmt.Errorf("%w: link %d is not a <uuid>.vhd file of the SR", ErrInvalidChain, l.Depth))
 		}

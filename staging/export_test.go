@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/tarball"
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
@@ -32,8 +32,8 @@ func importedSR(t *testing.T) (string, *Result, string) {
 	return sr, res, want
 }
 
-func uuidsOf(r *Result) []uuid.UUID {
-	var out []uuid.UUID
+func uuidsOf(r *Result) []vhd.UUID {
+	var out []vhd.UUID
 	for _, v := range r.VDIs {
 		out = append(out, v.UUID)
 	}
@@ -46,11 +46,11 @@ func TestExportRoundTrip(t *testing.T) {
 	sr, res, want := importedSR(t)
 	for _, tc := range []struct {
 		name  string
-		uuids []uuid.UUID
+		uuids []vhd.UUID
 		chain bool
 	}{
 		{"listed", uuidsOf(res), false},
-		{"walked", []uuid.UUID{res.Root.UUID}, true},
+		{"walked", []vhd.UUID{res.Root.UUID}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := srState(t, sr)
@@ -59,7 +59,7 @@ func TestExportRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Export: %v", err)
 			}
-			if diff := cmp.Diff(uuidsOf(res), []uuid.UUID{er.VDIs[0].UUID, er.VDIs[1].UUID, er.VDIs[2].UUID}); diff != "" || len(er.VDIs) != 3 {
+			if diff := cmp.Diff(uuidsOf(res), []vhd.UUID{er.VDIs[0].UUID, er.VDIs[1].UUID, er.VDIs[2].UUID}); diff != "" || len(er.VDIs) != 3 {
 				t.Errorf("exported VDIs (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(before, srState(t, sr)); diff != "" {
@@ -146,17 +146,17 @@ func TestExportRefused(t *testing.T) {
 	os.Symlink(res.VDIs[1].Path, filepath.Join(sr, "9d7e5c4e-1111-4222-8333-944455556666.vhd"))
 	for _, tc := range []struct {
 		name  string
-		uuids []uuid.UUID
+		uuids []vhd.UUID
 		opts  ExportOptions
 		want  error
 	}{
 		{"none", nil, ExportOptions{}, ErrNoImages},
-		{"duplicate", []uuid.UUID{res.Root.UUID, res.Root.UUID}, ExportOptions{}, ErrDuplicateUUID},
-		{"missing", []uuid.UUID{uuid.New()}, ExportOptions{}, os.ErrNotExist},
-		{"symlink", []uuid.UUID{uuid.MustParse("9d7e5c4e-1111-4222-8333-944455556666")}, ExportOptions{}, ErrNotRegular},
-		{"too deep", []uuid.UUID{res.Root.UUID}, ExportOptions{Chain: true, MaxDepth: 2}, ErrInvalidChain},
-		{"wrong order", []uuid.UUID{res.VDIs[0].UUID, res.VDIs[2].UUID, res.VDIs[1].UUID}, ExportOptions{}, ErrInvalidChain},
-		{"leaf only without Chain", []uuid.UUID{res.Root.UUID}, ExportOptions{}, ErrInvalidChain},
+		{"duplicate", []vhd.UUID{res.Root.UUID, res.Root.UUID}, ExportOptions{}, ErrDuplicateUUID},
+		{"missing", []vhd.UUID{vhd.NewUUID()}, ExportOptions{}, os.ErrNotExist},
+		{"symlink", []vhd.UUID{vhdtest.UUID("9d7e5c4e-1111-4222-8333-944455556666")}, ExportOptions{}, ErrNotRegular},
+		{"too deep", []vhd.UUID{res.Root.UUID}, ExportOptions{Chain: true, MaxDepth: 2}, ErrInvalidChain},
+		{"wrong order", []vhd.UUID{res.VDIs[0].UUID, res.VDIs[2].UUID, res.VDIs[1].UUID}, ExportOptions{}, ErrInvalidChain},
+		{"leaf only without Chain", []vhd.UUID{res.Root.UUID}, ExportOptions{}, ErrInvalidChain},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := srState(t, sr)

@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/chain"
+	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
 
@@ -80,8 +80,8 @@ func fileHash(t testing.TB, p string) string {
 func newSR(t testing.TB) string {
 	t.Helper()
 	sr := t.TempDir()
-	vhdtest.Dynamic(t, filepath.Join(sr, uuid.NewString()+".vhd"), 4*mib, nil, vhdtest.Fill(1, 0, 64<<10))
-	vhdtest.Fixed(t, filepath.Join(sr, uuid.NewString()+".vhd"), 2*mib, nil, vhdtest.Fill(2, 4096, 4096))
+	vhdtest.Dynamic(t, filepath.Join(sr, vhd.NewUUID().String()+".vhd"), 4*mib, nil, vhdtest.Fill(1, 0, 64<<10))
+	vhdtest.Fixed(t, filepath.Join(sr, vhd.NewUUID().String()+".vhd"), 2*mib, nil, vhdtest.Fill(2, 4096, 4096))
 	return sr
 }
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -107,7 +107,7 @@ func TestImportGNUTar(t *testing.T) {
 			}
 			sr := newSR(t)
 			before := srState(t, sr)
-			uuids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New(), uuid.New()}
+			uuids := []vhd.UUID{vhd.NewUUID(), vhd.NewUUID(), vhd.NewUUID(), vhd.NewUUID()}
 			res, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{UUIDs: uuids, HideInterior: tc.hideInterior})
 			if err != nil {
 				t.Fatalf("Import: %v", err)
@@ -148,7 +148,7 @@ func TestImportQemuBase(t *testing.T) {
 	data := tarGzFiles(t, img, "snap.vhd", "image.vhd", "base.vhd")
 	sr := newSR(t)
 	before := srState(t, sr)
-	stack := []uuid.UUID{uuid.New(), uuid.New(), uuid.New(), uuid.New()}
+	stack := []vhd.UUID{vhd.NewUUID(), vhd.NewUUID(), vhd.NewUUID(), vhd.NewUUID()}
 	res, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{UUIDs: FromStack(stack)})
 	if err != nil {
 		t.Fatalf("Import: %v", err)
@@ -202,7 +202,7 @@ func TestImportDir(t *testing.T) {
 // TestImportRefused lists images that must be refused with a typed error
 // and no change to the SR.
 func TestImportRefused(t *testing.T) {
-	existing := uuid.New()
+	existing := vhd.NewUUID()
 	type image struct {
 		data []byte // an archive, or
 		dir  string // a migration directory
@@ -237,9 +237,9 @@ func TestImportRefused(t *testing.T) {
 			os.WriteFile(filepath.Join(d, "README"), []byte("hi"), 0o644)
 			os.WriteFile(filepath.Join(d, "swap.vhd"), []byte("swap"), 0o644)
 		}), ImportOptions{}, ErrNoImages},
-		{"too few UUIDs", archive(chain3), ImportOptions{UUIDs: []uuid.UUID{uuid.New(), uuid.New()}}, ErrTooFewUUIDs},
-		{"duplicate UUID", archive(chain3), ImportOptions{UUIDs: func() []uuid.UUID { u := uuid.New(); return []uuid.UUID{u, uuid.New(), u} }()}, ErrDuplicateUUID},
-		{"existing UUID", archive(chain3), ImportOptions{UUIDs: []uuid.UUID{uuid.New(), existing, uuid.New()}}, ErrUUIDExists},
+		{"too few UUIDs", archive(chain3), ImportOptions{UUIDs: []vhd.UUID{vhd.NewUUID(), vhd.NewUUID()}}, ErrTooFewUUIDs},
+		{"duplicate UUID", archive(chain3), ImportOptions{UUIDs: func() []vhd.UUID { u := vhd.NewUUID(); return []vhd.UUID{u, vhd.NewUUID(), u} }()}, ErrDuplicateUUID},
+		{"existing UUID", archive(chain3), ImportOptions{UUIDs: []vhd.UUID{vhd.NewUUID(), existing, vhd.NewUUID()}}, ErrUUIDExists},
 		{"hidden leaf", archive(func(t *testing.T, d string) {
 			chain3(t, d)
 			vhdtest.PatchFooter(t, filepath.Join(d, "0.vhd"), vhdtest.Both, true, func(f *vhd.Footer) { f.Hidden = 1 })
@@ -466,7 +466,7 @@ func TestImportOutOfSpace(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", sr).Run() })
-	vhdtest.Dynamic(t, filepath.Join(sr, uuid.NewString()+".vhd"), 4*mib, nil, vhdtest.Fill(1, 0, 64<<10))
+	vhdtest.Dynamic(t, filepath.Join(sr, vhd.NewUUID().String()+".vhd"), 4*mib, nil, vhdtest.Fill(1, 0, 64<<10))
 	before := srState(t, sr)
 	d := t.TempDir()
 	vhdtest.Chain(t, d, 2, 16*mib, nil, func(i int) []vhdtest.Write {
@@ -493,7 +493,7 @@ func TestImportExistingNeverReplaced(t *testing.T) {
 	for _, noReplace := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fallback=%v", noReplace), func(t *testing.T) {
 			sr := newSR(t)
-			uuids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+			uuids := []vhd.UUID{vhd.NewUUID(), vhd.NewUUID(), vhd.NewUUID()}
 			var before map[string]fileState
 			ops := &faultOps{noReplace: noReplace, beforeMove: func(dst string) {
 				if filepath.Base(dst) == uuids[0].String()+".vhd" {

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
+	"github.com/vhdkit/vhdkit/vhd"
+	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
 
 func TestSequence(t *testing.T) {
@@ -73,9 +75,9 @@ func TestNameFilter(t *testing.T) {
 }
 
 func TestFromStack(t *testing.T) {
-	a, b, c := uuid.New(), uuid.New(), uuid.New()
-	stack := []uuid.UUID{a, b, c}
-	if diff := cmp.Diff([]uuid.UUID{c, b, a}, FromStack(stack)); diff != "" {
+	a, b, c := vhd.NewUUID(), vhd.NewUUID(), vhd.NewUUID()
+	stack := []vhd.UUID{a, b, c}
+	if diff := cmp.Diff([]vhd.UUID{c, b, a}, FromStack(stack)); diff != "" {
 		t.Errorf("FromStack (-want +got):\n%s", diff)
 	}
 	if stack[0] != a {
@@ -84,7 +86,7 @@ func TestFromStack(t *testing.T) {
 }
 
 func TestResultJSON(t *testing.T) {
-	u := uuid.MustParse("0b6a1f44-8d4c-4b7e-9c1a-3f2e5d6c7b8a")
+	u := vhdtest.UUID("0b6a1f44-8d4c-4b7e-9c1a-3f2e5d6c7b8a")
 	b, err := (&Result{Root: VDI{UUID: u}}).MarshalJSON()
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
@@ -19,7 +18,7 @@ type ImportOptions struct {
 	// UUIDs name the imported VHDs in sequence order: UUIDs[0] for 0.vhd
 	// (the leaf), UUIDs[1] for 1.vhd, ... Extra UUIDs are unused. Nil means
 	// fresh random UUIDs. Use FromStack for the seed's uuid_stack.
-	UUIDs []uuid.UUID
+	UUIDs []vhd.UUID
 	// HideInterior sets the hidden flag of every VHD but the leaf; without
 	// it interior VHDs keep the flag they arrived with.
 	HideInterior bool
@@ -91,7 +90,7 @@ type Progress struct {
 
 // VDI describes one imported or exported VHD.
 type VDI struct {
-	UUID   uuid.UUID    // the VDI's UUID, its file name in the SR without ".vhd"
+	UUID   vhd.UUID     // the VDI's UUID, its file name in the SR without ".vhd"
 	Path   string       // its path in the SR
 	Source string       // its name in the archive or directory ("0.vhd", "snap.vhd", ...)
 	Size   int64        // file size in bytes

@@ -4,23 +4,23 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/google/uuid"
+	"github.com/vhdkit/vhdkit/vhd"
 )
 
 // FromStack turns the seed's uuid_stack, from which each VHD popped its UUID
 // from the end (so 0.vhd got the last one), into the sequence order this
 // package takes: it returns the stack reversed.
-func FromStack(stack []uuid.UUID) []uuid.UUID {
+func FromStack(stack []vhd.UUID) []vhd.UUID {
 	out := slices.Clone(stack)
 	slices.Reverse(out)
 	return out
 }
 
 // ParseUUIDs parses UUID strings, for callers that hold them as text.
-func ParseUUIDs(ss []string) ([]uuid.UUID, error) {
-	out := make([]uuid.UUID, 0, len(ss))
+func ParseUUIDs(ss []string) ([]vhd.UUID, error) {
+	out := make([]vhd.UUID, 0, len(ss))
 	for _, s := range ss {
-		u, err := uuid.Parse(s)
+		u, err := vhd.ParseUUID(s)
 		if err != nil {
 			return nil, newErr("uuid", s, err)
 		}
@@ -30,10 +30,10 @@ func ParseUUIDs(ss []string) ([]uuid.UUID, error) {
 }
 
 // checkDuplicates refuses a list that names a UUID twice, or the nil UUID.
-func checkDuplicates(us []uuid.UUID) error {
-	seen := make(map[uuid.UUID]bool, len(us))
+func checkDuplicates(us []vhd.UUID) error {
+	seen := make(map[vhd.UUID]bool, len(us))
 	for _, u := range us {
-		if u == uuid.Nil {
+		if u.IsZero() {
 			return newErr("uuid", u.String(), fmt.Errorf("%w: the nil UUID", ErrDuplicateUUID))
 		}
 		if seen[u] {
@@ -46,11 +46,11 @@ func checkDuplicates(us []uuid.UUID) error {
 
 // pickUUIDs returns the n UUIDs for a sequence of n VHDs: the first n
 // given, or n fresh ones when none are given.
-func pickUUIDs(given []uuid.UUID, n int) ([]uuid.UUID, error) {
+func pickUUIDs(given []vhd.UUID, n int) ([]vhd.UUID, error) {
 	if len(given) == 0 {
-		out := make([]uuid.UUID, n)
+		out := make([]vhd.UUID, n)
 		for i := range out {
-			out[i] = uuid.New()
+			out[i] = vhd.NewUUID()
 		}
 		return out, nil
 	}
@@ -61,4 +61,4 @@ func pickUUIDs(given []uuid.UUID, n int) ([]uuid.UUID, error) {
 }
 
 // vhdName is the file name of a VDI in the SR.
-func vhdName(u uuid.UUID) string { return u.String() + ".vhd" }
+func vhdName(u vhd.UUID) string { return u.String() + ".vhd" }

@@ -297,7 +297,7 @@ func (f *File) Check(ctx context.Context, opts *CheckOptions) (*CheckReport, err
 	if o.Name == "" {
 		o.Name = f.name
 	}
-	return Check(ctx, f.r, f.Size(), &o)
+	return Check(ctx, f.r, f.FileSize(), &o)
 }
 
 // checker holds the state of one Check run.

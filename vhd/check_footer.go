@@ -2,8 +2,6 @@ package vhd
 
 import (
 	"bytes"
-
-	"github.com/google/uuid"
 )
 
 // A footerReason is one broken footer rule: vhd-util's reason text, the
@@ -59,7 +57,7 @@ func (c *checker) footerReasons(ft *Footer) []footerReason {
 	if nz, i := c.nonZero(ft.Reserved[:]); nz {
 		bad("invalid 'reserved' bits", footerOffReserved+int64(i), ErrFooterInvalid)
 	}
-	if ft.UUID == uuid.Nil {
+	if ft.UUID.IsZero() {
 		bad("invalid (NULL) uuid", footerOffUUID, ErrFooterInvalid)
 	}
 	return rs

@@ -5,8 +5,6 @@ import (
 	"math"
 	"math/bits"
 	"strings"
-
-	"github.com/google/uuid"
 )
 
 // eofForMetadata is the end of file that metadata ends are compared with:
@@ -127,7 +125,7 @@ func (c *checker) checkDiffHeader() {
 		slot := i / locatorEntrySize
 		bad(headerOffLocators+int64(slot*locatorEntrySize), ErrDiffHeaderInvalid, "invalid non-null parent locators")
 	}
-	if h.ParentUUID != uuid.Nil {
+	if !h.ParentUUID.IsZero() {
 		bad(headerOffParentUUID, ErrDiffHeaderInvalid, "invalid non-null parent uuid")
 	}
 	if h.ParentTimestamp != 0 {

@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-
-	"github.com/google/uuid"
 )
 
 // locatorReasons applies vhd-util's rules to one locator entry, in order.
@@ -131,7 +129,7 @@ func (c *checker) checkLocators() {
 		c.notRun("parent locators: the file does not open (locators not resolved, parent UUID not compared)")
 		opener = nil
 	}
-	raw := h.ParentUUID == uuid.Nil
+	raw := h.ParentUUID.IsZero()
 	type deferred struct {
 		part, msg string
 		off       int64

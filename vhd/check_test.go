@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -232,10 +232,10 @@ func TestCheckFooter(t *testing.T) {
 			want: []string{"primary footer invalid: invalid 'reserved' bits"}},
 		{name: "reserved byte 86 passes in compat (11.1)", make: emptyDisk, edit: bothFooters(func(f *vhd.Footer) { f.Reserved[0] = 1 }),
 			opts: vhd.CheckOptions{Compat: true}},
-		{name: "null uuid", make: emptyDisk, edit: bothFooters(func(f *vhd.Footer) { f.UUID = uuid.Nil }),
+		{name: "null uuid", make: emptyDisk, edit: bothFooters(func(f *vhd.Footer) { f.UUID = vhd.UUID{} }),
 			want: []string{"primary footer invalid: invalid (NULL) uuid", "backup footer invalid: invalid (NULL) uuid"}},
 		{name: "every reason of a footer", make: fixedDisk,
-			edit: footer(func(f *vhd.Footer) { f.Saved, f.Hidden, f.UUID = 2, 3, uuid.Nil }),
+			edit: footer(func(f *vhd.Footer) { f.Saved, f.Hidden, f.UUID = 2, 3, vhd.UUID{} }),
 			want: []string{"primary footer invalid: invalid 'saved' state", "primary footer invalid: invalid 'hidden' state", "primary footer invalid: invalid (NULL) uuid"}},
 		{name: "backup", make: emptyDisk,
 			edit: func(t *testing.T, p string) {
@@ -367,7 +367,7 @@ func TestCheckDifferencingHeader(t *testing.T) {
 			want: []string{"differencing header is invalid: invalid non-null parent locators"}},
 		{name: "dynamic with locator in slot 0 passes in compat (11.1)", make: emptyDisk, opts: vhd.CheckOptions{Compat: true},
 			edit: header(func(h *vhd.Header) { h.Locators[0].Code = vhd.PlatformMacX })},
-		{name: "dynamic with parent uuid", make: emptyDisk, edit: header(func(h *vhd.Header) { h.ParentUUID = uuid.New() }),
+		{name: "dynamic with parent uuid", make: emptyDisk, edit: header(func(h *vhd.Header) { h.ParentUUID = vhd.NewUUID() }),
 			want: []string{"differencing header is invalid: invalid non-null parent uuid"}},
 		{name: "dynamic with parent time", make: emptyDisk, edit: header(func(h *vhd.Header) { h.ParentTimestamp = 5 }),
 			want: []string{"differencing header is invalid: invalid non-zero parent timestamp"}},
@@ -608,15 +608,15 @@ func TestCheckLocators(t *testing.T) {
 			want: []string{
 				"invalid parent " + parent + ": error opening parent", "invalid parent " + parent + ": error opening parent",
 				"invalid parent " + parent + ": error opening parent", "could not find parent p.vhd"}},
-		{name: "parent uuid", make: childDisk, opts: par, edit: header(func(h *vhd.Header) { h.ParentUUID = uuid.New() }),
+		{name: "parent uuid", make: childDisk, opts: par, edit: header(func(h *vhd.Header) { h.ParentUUID = vhd.NewUUID() }),
 			want: []string{
 				"invalid parent " + parent + ": invalid parent uuid", "invalid parent " + parent + ": invalid parent uuid",
 				"invalid parent " + parent + ": invalid parent uuid", "could not find parent p.vhd"}},
 		{name: "parent uuid ignored with -I", make: childDisk, opts: vhd.CheckOptions{Parents: dirOpener{}, IgnoreParentUUID: true},
-			edit: header(func(h *vhd.Header) { h.ParentUUID = uuid.New() })},
+			edit: header(func(h *vhd.Header) { h.ParentUUID = vhd.NewUUID() })},
 		{name: "raw parent is not opened", make: childDisk, opts: par,
 			edit: func(t *testing.T, p string) {
-				vhdtest.PatchHeader(t, p, true, func(h *vhd.Header) { h.ParentUUID = uuid.Nil })
+				vhdtest.PatchHeader(t, p, true, func(h *vhd.Header) { h.ParentUUID = vhd.UUID{} })
 				os.WriteFile(filepath.Join(filepath.Dir(p), "p.vhd"), make([]byte, 4096), 0o644)
 			}},
 		{name: "no locator at all", make: childDisk, opts: par,

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // MaxSize is the largest virtual size [Create] accepts: 2040 GiB, the limit
@@ -30,7 +28,7 @@ type CreateOptions struct {
 	// since tapdisk misreads them.
 	BlockSize uint32
 	// UUID is the disk's identity; zero means a random one.
-	UUID uuid.UUID
+	UUID UUID
 	// Time is the creation time; zero means now.
 	Time time.Time
 	// Creator, CreatorVersion and CreatorOS default to "tap", 1.3 and 0.
@@ -47,7 +45,7 @@ type CreateOptions struct {
 // ParentInfo is what a differencing disk records of its parent.
 type ParentInfo struct {
 	// UUID is the parent's footer UUID, or zero for a raw parent.
-	UUID uuid.UUID
+	UUID UUID
 	// ModTime is the parent file's modification time.
 	ModTime time.Time
 	// Name is the parent's base name, stored in UTF-16BE in the header.
@@ -160,12 +158,8 @@ func (o *CreateOptions) normalize() (CreateOptions, error) {
 	if c.BlockSize != DefaultBlockSize && c.Creator == CreatorTap && c.Type != DiskFixed {
 		return c, fmt.Errorf("vhd: block size %d needs a creator other than %q: tapdisk reads only 2 MiB blocks", c.BlockSize, "tap")
 	}
-	if c.UUID == uuid.Nil {
-		id, err := uuid.NewRandom()
-		if err != nil {
-			return c, err
-		}
-		c.UUID = id
+	if c.UUID.IsZero() {
+		c.UUID = NewUUID()
 	}
 	if c.Time.IsZero() {
 		c.Time = time.Now()

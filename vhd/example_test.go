@@ -90,7 +90,7 @@ func ExampleSnapshot() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(child.DiskType(), child.VirtualSize()>>20, "MiB, parent", name, "file size", child.Size())
+	fmt.Println(child.DiskType(), child.VirtualSize()>>20, "MiB, parent", name, "file size", child.FileSize())
 	for _, l := range child.ParentLocators() {
 		fmt.Println(l.Entry.Code, l.Path)
 	}

@@ -276,8 +276,10 @@ func (f *File) footerPart() string { return f.source.String() + " footer" }
 // Name returns the name the file was opened with, or "" for a File made by New.
 func (f *File) Name() string { return f.name }
 
-// Size returns the size of the file in bytes (not the virtual size).
-func (f *File) Size() int64 {
+// FileSize returns the size of the file in bytes, as it is on disk now (not
+// the virtual size, see File.VirtualSize; nor the size the metadata
+// implies, see File.PhysicalSize).
+func (f *File) FileSize() int64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.size

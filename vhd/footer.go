@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Sizes of the on-disk structures and the sector size.
@@ -129,7 +127,7 @@ type Footer struct {
 	Geometry       Geometry // 56
 	DiskType       DiskType // 60
 	Checksum       uint32   // 64
-	UUID           uuid.UUID
+	UUID           UUID
 	Saved          uint8      // 84: saved state, 0 or 1
 	Hidden         uint8      // 85: blktap's hidden flag, 0 or 1
 	Reserved       [426]uint8 // 86: zero

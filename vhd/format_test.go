@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -299,8 +300,8 @@ func TestZeroSizeDisk(t *testing.T) {
 	}
 	defer f.Close()
 	phys, err := f.PhysicalSize()
-	if err != nil || phys != 3584 || f.Size() != 3584 {
-		t.Errorf("PhysicalSize = %d, %v; file size %d; want 3584", phys, err, f.Size())
+	if err != nil || phys != 3584 || f.FileSize() != 3584 {
+		t.Errorf("PhysicalSize = %d, %v; file size %d; want 3584", phys, err, f.FileSize())
 	}
 	if _, err := f.Batmap(); err != nil {
 		t.Errorf("Batmap: %v", err)

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // DefaultBlockSize is the block size blktap writes and the only one tapdisk
@@ -26,7 +24,7 @@ type Header struct {
 	MaxTableEntries uint32    // 28: BAT entries
 	BlockSize       uint32    // 32: bytes per block, a power of two
 	Checksum        uint32    // 36
-	ParentUUID      uuid.UUID // 40: the parent's footer UUID; zero for none or a raw parent
+	ParentUUID      UUID      // 40: the parent's footer UUID; zero for none or a raw parent
 	ParentTimestamp uint32    // 56: the parent file's mtime, VHD time; see TimeFromVHD
 	Reserved1       uint32    // 60
 	ParentName      [512]byte // 64: the parent's base name, UTF-16BE, zero padded

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -70,8 +71,8 @@ func TestWriteReadDynamicAndFixed(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if phys != f.Size() {
-						t.Errorf("PhysicalSize %d, file size %d", phys, f.Size())
+					if phys != f.FileSize() {
+						t.Errorf("PhysicalSize %d, file size %d", phys, f.FileSize())
 					}
 				}
 			})

@@ -3,8 +3,6 @@ package vhd
 import (
 	"fmt"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // maxLocatorData caps the bytes read for one parent locator's data.
@@ -37,7 +35,7 @@ func (f *File) LocatorData(slot int) ([]byte, error) {
 		return nil, formatErr(f.name, part, "data length", entryOff+8, ErrLocator, "empty locator")
 	case n > maxLocatorData:
 		return nil, formatErr(f.name, part, "data length", entryOff+8, ErrTooLarge, "locator data of %d bytes exceeds %d", n, maxLocatorData)
-	case l.DataOffset > uint64(f.Size()) || n > f.Size()-int64(l.DataOffset):
+	case l.DataOffset > uint64(f.FileSize()) || n > f.FileSize()-int64(l.DataOffset):
 		return nil, formatErr(f.name, part, "data offset", entryOff+16, ErrTruncated,
 			"%d bytes at offset %d do not fit in the file", n, l.DataOffset)
 	}
@@ -76,9 +74,9 @@ func (f *File) ParentLocators() []Locator {
 
 // ParentUUID returns the header's parent UUID, the parent's footer UUID; it
 // is zero for a raw parent or a disk without parent.
-func (f *File) ParentUUID() uuid.UUID {
+func (f *File) ParentUUID() UUID {
 	if f.Header == nil {
-		return uuid.Nil
+		return UUID{}
 	}
 	return f.Header.ParentUUID
 }

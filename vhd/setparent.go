@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // ErrNullParentUUID is returned when a VHD that is to become a parent has a
@@ -256,7 +254,7 @@ type link struct {
 	real    string // canonical parent path
 	rel     string // locator path
 	name    string // base name
-	uuid    uuid.UUID
+	uuid    UUID
 	mtime   time.Time
 	size    int64    // virtual size, or file size of a raw parent
 	keyhash *Keyhash // the parent's batmap keyhash when its cookie is 1
@@ -317,7 +315,7 @@ func parentLink(childPath, parentPath string, raw bool, open func(string) (*File
 		return l, err
 	}
 	defer p.Close()
-	if p.Footer.UUID == uuid.Nil {
+	if p.Footer.UUID.IsZero() {
 		return l, ErrNullParentUUID
 	}
 	l.uuid = p.Footer.UUID

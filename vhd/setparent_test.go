@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -67,7 +67,7 @@ func openChain(t testing.TB, path string) *vhd.File {
 		if p == "" {
 			t.Fatalf("parent of %s does not resolve: %v", f.Name(), err)
 		}
-		if f.ParentUUID() == uuid.Nil {
+		if f.ParentUUID().IsZero() {
 			raw, err := os.Open(p)
 			if err != nil {
 				t.Fatal(err)
@@ -134,7 +134,7 @@ func deepDir(t testing.TB, root string, n int) string {
 // layout is what assertLayout checks of a differencing disk after a
 // SetParent, in a form cmp can show.
 type parentFields struct {
-	ParentUUID uuid.UUID
+	ParentUUID vhd.UUID
 	ParentName string
 	ParentTime int64
 	Locators   []string
@@ -205,8 +205,8 @@ func assertLayout(t testing.TB, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if phys != f.Size() {
-		t.Errorf("physical size %d, file size %d", phys, f.Size())
+	if phys != f.FileSize() {
+		t.Errorf("physical size %d, file size %d", phys, f.FileSize())
 	}
 	b := fileBytes(t, path)
 	if !bytes.Equal(b[:512], b[len(b)-512:]) {
@@ -445,7 +445,7 @@ func TestSetParentRepeated(t *testing.T) {
 				if err := f.SetParent([]string{other, base}[i%2], nil); err != nil {
 					t.Fatal(err)
 				}
-				sizes = append(sizes, f.Size())
+				sizes = append(sizes, f.FileSize())
 				f.Close()
 				assertLayout(t, c)
 				assertCheck(t, c)
@@ -510,7 +510,7 @@ func TestSetParentErrors(t *testing.T) {
 	junk := filepath.Join(dir, "junk.vhd")
 	os.WriteFile(junk, bytes.Repeat([]byte("junk"), 1024), 0o644)
 	nullUUID := vhdtest.Dynamic(t, filepath.Join(dir, "null.vhd"), 4*mib, nil)
-	vhdtest.PatchFooter(t, nullUUID, vhdtest.Both, true, func(ft *vhd.Footer) { ft.UUID = uuid.Nil })
+	vhdtest.PatchFooter(t, nullUUID, vhdtest.Both, true, func(ft *vhd.Footer) { ft.UUID = vhd.UUID{} })
 
 	tests := []struct {
 		name      string

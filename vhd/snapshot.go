@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // ErrDepthExceeded is matched by a [DepthError].
@@ -55,7 +53,7 @@ type SnapshotOptions struct {
 	// bytes). It may not be smaller than the parent's size.
 	Size int64
 	// UUID is the child's identity; zero means a random one.
-	UUID uuid.UUID
+	UUID UUID
 	// Time is the child's creation time; zero means now.
 	Time time.Time
 	// Overwrite replaces an existing file at the child's path (never the
@@ -206,7 +204,7 @@ func snapshotTarget(parentPath string, opts *SnapshotOptions) (string, bool, err
 			p.Close()
 			return "", false, err
 		}
-		rawNext := p.ParentUUID() == uuid.Nil
+		rawNext := p.ParentUUID().IsZero()
 		p.Close()
 		if rawNext {
 			return next, true, nil
@@ -268,7 +266,7 @@ func chainDepth(path string, raw bool, open func(string) (*File, error), po Pare
 			return 0, fmt.Errorf("%s is a differencing disk and SnapshotOptions.Parents is nil", filepath.Base(path))
 		}
 		next, err := resolveParent(p, po)
-		rawNext := p.ParentUUID() == uuid.Nil
+		rawNext := p.ParentUUID().IsZero()
 		p.Close()
 		if err != nil {
 			return 0, err

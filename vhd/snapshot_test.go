@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -22,7 +22,7 @@ type snapInfo struct {
 	Entries     uint32
 	FileSize    int64
 	Hidden      uint8
-	ParentUUID  uuid.UUID
+	ParentUUID  vhd.UUID
 	ParentName  string
 	ParentTime  int64
 	Locators    []string
@@ -38,7 +38,7 @@ func readSnapInfo(t *testing.T, path string) snapInfo {
 	defer f.Close()
 	pf := readParentFields(t, f)
 	h, _ := f.Hidden()
-	si := snapInfo{Type: f.DiskType(), Size: f.VirtualSize(), Entries: f.Header.MaxTableEntries, FileSize: f.Size(), Hidden: h,
+	si := snapInfo{Type: f.DiskType(), Size: f.VirtualSize(), Entries: f.Header.MaxTableEntries, FileSize: f.FileSize(), Hidden: h,
 		ParentUUID: pf.ParentUUID, ParentName: pf.ParentName, ParentTime: pf.ParentTime, Locators: pf.Locators}
 	for _, l := range f.Header.Locators {
 		if l.Code != vhd.PlatformNone {
@@ -57,7 +57,7 @@ func mtime(t *testing.T, path string) int64 {
 	return st.ModTime().Unix()
 }
 
-func footerUUID(t *testing.T, path string) uuid.UUID {
+func footerUUID(t *testing.T, path string) vhd.UUID {
 	t.Helper()
 	f, err := vhd.Open(path)
 	if err != nil {
@@ -193,7 +193,7 @@ func TestSnapshotErrors(t *testing.T) {
 	dir := t.TempDir()
 	paths := vhdtest.Chain(t, dir, 3, 4*mib, nil, nil) // depth 3 at paths[0]
 	nullUUID := vhdtest.Dynamic(t, filepath.Join(dir, "null.vhd"), 4*mib, nil)
-	vhdtest.PatchFooter(t, nullUUID, vhdtest.Both, true, func(ft *vhd.Footer) { ft.UUID = uuid.Nil })
+	vhdtest.PatchFooter(t, nullUUID, vhdtest.Both, true, func(ft *vhd.Footer) { ft.UUID = vhd.UUID{} })
 	oddRaw := filepath.Join(dir, "odd.raw")
 	os.WriteFile(oddRaw, make([]byte, 1000), 0o644)
 	existing := vhdtest.Dynamic(t, filepath.Join(dir, "exists.vhd"), 4*mib, nil)
@@ -212,7 +212,7 @@ func TestSnapshotErrors(t *testing.T) {
 			"snapshot depth exceeded: current depth: 1, limit: 1"},
 		{"depth limit needs Parents", "", paths[0], vhd.SnapshotOptions{DepthLimit: 3}, nil, ""},
 		{"skipping needs Parents", "", paths[0], vhd.SnapshotOptions{SkipEmptyParents: true}, nil, ""},
-		{"null UUID parent", "", nullUUID, vhd.SnapshotOptions{}, vhd.ErrNullParentUUID, ""},
+		{"null vhd.UUID parent", "", nullUUID, vhd.SnapshotOptions{}, vhd.ErrNullParentUUID, ""},
 		{"missing parent", "", filepath.Join(dir, "nope.vhd"), vhd.SnapshotOptions{}, fs.ErrNotExist, ""},
 		{"raw size not sectors", "", oddRaw, vhd.SnapshotOptions{Raw: true}, vhd.ErrFormat, ""},
 		{"size below the parent's", "", paths[2], vhd.SnapshotOptions{Size: 2 * mib}, vhd.ErrTooLarge, ""},

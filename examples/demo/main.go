@@ -31,7 +31,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/staging"
 	"github.com/vhdkit/vhdkit/vhd"
@@ -84,7 +83,7 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 		return err
 	}
 	t1 := time.Now()
-	up, err := staging.Export(ctx, f, sr1, []uuid.UUID{leaf}, &staging.ExportOptions{Chain: true})
+	up, err := staging.Export(ctx, f, sr1, []vhd.UUID{leaf}, &staging.ExportOptions{Chain: true})
 	if err == nil {
 		err = f.Sync()
 	}
@@ -149,7 +148,7 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 }
 
 // describe validates the chain of leaf in sr and prints its links.
-func describe(ctx context.Context, w io.Writer, sr string, leaf uuid.UUID) error {
+func describe(ctx context.Context, w io.Writer, sr string, leaf vhd.UUID) error {
 	c, err := chain.Validate(ctx, filepath.Join(sr, leaf.String()+".vhd"), &chain.Options{Root: sr})
 	if err != nil {
 		return fmt.Errorf("validating the chain in %s: %w", sr, err)
@@ -159,13 +158,13 @@ func describe(ctx context.Context, w io.Writer, sr string, leaf uuid.UUID) error
 	for _, l := range c.Links {
 		h, _ := l.File.Hidden()
 		fmt.Fprintf(w, "     %-40s %-12v file %9s  virtual %s  hidden=%d\n",
-			filepath.Base(l.Path), l.File.DiskType(), size(l.File.Size()), size(l.File.VirtualSize()), h)
+			filepath.Base(l.Path), l.File.DiskType(), size(l.File.FileSize()), size(l.File.VirtualSize()), h)
 	}
 	return nil
 }
 
 // diskHash reads the whole virtual disk of leaf's chain.
-func diskHash(ctx context.Context, sr string, leaf uuid.UUID) (string, error) {
+func diskHash(ctx context.Context, sr string, leaf vhd.UUID) (string, error) {
 	c, err := chain.Walk(ctx, filepath.Join(sr, leaf.String()+".vhd"), &chain.Options{Root: sr})
 	if err != nil {
 		return "", err
@@ -182,11 +181,11 @@ func diskHash(ctx context.Context, sr string, leaf uuid.UUID) (string, error) {
 // XenServer SR, with interior links hidden, and returns the leaf's UUID and
 // the bytes written. The virtual disk is 1 GiB; data is written in whole
 // 2 MiB blocks: half pseudo-random, a third text, the rest zeros.
-func makeChain(sr string, data int64) (uuid.UUID, int64, error) {
+func makeChain(sr string, data int64) (vhd.UUID, int64, error) {
 	const virtual = 1 << 30
 	const block = 2 << 20
 	share := []float64{0.15, 0.25, 0.6} // of data, for leaf, middle, base
-	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	ids := []vhd.UUID{vhd.NewUUID(), vhd.NewUUID(), vhd.NewUUID()}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var written int64
 	for i := 2; i >= 0; i-- {
@@ -195,13 +194,13 @@ func makeChain(sr string, data int64) (uuid.UUID, int64, error) {
 		if i < 2 {
 			info, err := vhd.ParentInfoFor(path, filepath.Join(sr, ids[i+1].String()+".vhd"))
 			if err != nil {
-				return uuid.Nil, 0, err
+				return vhd.UUID{}, 0, err
 			}
 			opts = &vhd.CreateOptions{Type: vhd.DiskDifferencing, Parent: info, UUID: ids[i]}
 		}
 		f, err := vhd.Create(path, opts)
 		if err != nil {
-			return uuid.Nil, 0, err
+			return vhd.UUID{}, 0, err
 		}
 		blocks := int(float64(data)*share[i]) / block
 		buf := make([]byte, block)
@@ -212,18 +211,18 @@ func makeChain(sr string, data int64) (uuid.UUID, int64, error) {
 			off := int64(rng.IntN(virtual/block)) * block
 			if _, err := f.WriteAt(buf, off); err != nil {
 				f.Close()
-				return uuid.Nil, 0, err
+				return vhd.UUID{}, 0, err
 			}
 			written += block
 		}
 		if i > 0 {
 			if err := f.SetHidden(1); err != nil {
 				f.Close()
-				return uuid.Nil, 0, err
+				return vhd.UUID{}, 0, err
 			}
 		}
 		if err := f.Close(); err != nil {
-			return uuid.Nil, 0, err
+			return vhd.UUID{}, 0, err
 		}
 	}
 	return ids[0], written, nil

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vhdkit/vhdkit/staging"
 	"golang.org/x/sys/unix"
+
+	"github.com/vhdkit/vhdkit/staging"
 )
 
 // runDownload implements "vdi-transfer download --sr DIR [--uuid U]...": the

@@ -12,7 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
+	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
 
@@ -28,7 +29,7 @@ func runCmd(t *testing.T, stdin []byte, args ...string) (code int, stdout, stder
 // the leaf) and downloads it into another, with the UUIDs given.
 func TestUploadDownload(t *testing.T) {
 	sr1 := t.TempDir()
-	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	ids := []string{vhd.NewUUID().String(), vhd.NewUUID().String(), vhd.NewUUID().String()}
 	vhdtest.Chain(t, sr1, 3, 8<<20, func(i int) string { return ids[i] + ".vhd" }, func(i int) []vhdtest.Write {
 		return []vhdtest.Write{vhdtest.Fill(uint64(i), int64(i)<<20, 64<<10)}
 	})
@@ -45,7 +46,7 @@ func TestUploadDownload(t *testing.T) {
 				t.Fatalf("upload exit %d: %s", code, stderr)
 			}
 			sr2 := t.TempDir()
-			newIDs := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
+			newIDs := []string{vhd.NewUUID().String(), vhd.NewUUID().String(), vhd.NewUUID().String()}
 			code, out, stderr := runCmd(t, []byte(archive), "download", "--sr", sr2, "--progress",
 				"--uuid", newIDs[0], "--uuid", newIDs[1], "--uuid", newIDs[2])
 			if code != 0 {
@@ -85,7 +86,7 @@ func TestDownloadRefused(t *testing.T) {
 		{"bad uuid", nil, []string{"download", "--sr", sr, "--uuid", "nope"}, 1},
 		{"not gzip", []byte("plain text"), []string{"download", "--sr", sr}, 1},
 		{"upload without uuid", nil, []string{"upload", "--sr", sr}, 2},
-		{"upload missing vdi", nil, []string{"upload", "--sr", sr, uuid.NewString()}, 1},
+		{"upload missing vdi", nil, []string{"upload", "--sr", sr, vhd.NewUUID().String()}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, stderr := runCmd(t, tc.stdin, tc.args...)
@@ -107,7 +108,7 @@ func TestDownloadRefused(t *testing.T) {
 // with the SR untouched, and accepts it with the right one.
 func TestDownloadChecksum(t *testing.T) {
 	sr1 := t.TempDir()
-	id := uuid.NewString()
+	id := vhd.NewUUID().String()
 	vhdtest.Dynamic(t, filepath.Join(sr1, id+".vhd"), 4<<20, nil, vhdtest.Fill(1, 0, 8192))
 	code, archive, stderr := runCmd(t, nil, "upload", "--sr", sr1, id)
 	if code != 0 {

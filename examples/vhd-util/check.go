@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
@@ -162,7 +161,7 @@ func checkParents(ctx context.Context, name string, co vhd.CheckOptions, stdout 
 			}
 			seen = append(seen, st)
 		}
-		if !f.HasParent() || f.ParentUUID() == uuid.Nil {
+		if !f.HasParent() || f.ParentUUID().IsZero() {
 			f.Close()
 			return 0
 		}

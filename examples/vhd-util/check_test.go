@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
+
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -186,7 +186,7 @@ func TestCheck(t *testing.T) {
 		{name: "saved", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { f.Saved = 2 }), args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid 'saved' state", code: 22},
 		{name: "hidden 2", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { f.Hidden = 2 }), args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid 'hidden' state", code: 22},
 		{name: "reserved bits", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { f.Reserved[1] = 1 }), args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid 'reserved' bits", code: 22},
-		{name: "null uuid", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { f.UUID = uuid.Nil }), args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid (NULL) uuid", code: 22},
+		{name: "null uuid", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { f.UUID = vhd.UUID{} }), args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid (NULL) uuid", code: 22},
 		{name: "fixed with bad footer", setup: func(t *testing.T, dir string) {
 			vhdtest.PatchFooter(t, vhdtest.Fixed(t, filepath.Join(dir, "a.vhd"), 4*mib, nil), vhdtest.Primary, false, func(f *vhd.Footer) { f.Timestamp++ })
 		}, args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid checksum", code: 22},
@@ -215,7 +215,7 @@ func TestCheck(t *testing.T) {
 			msg: "differencing header is invalid: invalid non-null parent name", code: 22},
 		{name: "non-null parent locators", setup: header(true, func(h *vhd.Header) { h.Locators[1].DataSpace = 512 }), args: []string{"-n", "a.vhd"},
 			msg: "differencing header is invalid: invalid non-null parent locators", code: 22},
-		{name: "non-null parent uuid", setup: header(true, func(h *vhd.Header) { h.ParentUUID = uuid.New() }), args: []string{"-n", "a.vhd"},
+		{name: "non-null parent uuid", setup: header(true, func(h *vhd.Header) { h.ParentUUID = vhd.NewUUID() }), args: []string{"-n", "a.vhd"},
 			msg: "differencing header is invalid: invalid non-null parent uuid", code: 22},
 		{name: "non-zero parent timestamp", setup: header(true, func(h *vhd.Header) { h.ParentTimestamp = 1 }), args: []string{"-n", "a.vhd"},
 			msg: "differencing header is invalid: invalid non-zero parent timestamp", code: 22},
@@ -293,9 +293,9 @@ func TestCheck(t *testing.T) {
 			msg: "parent locator 0 name (p.vhd) does not match header name (q.vhd)", code: 22},
 		{name: "parent missing", setup: seq(func(t *testing.T, dir string) { childDisk(t, dir) }, rename("p.vhd", "q.vhd")), args: []string{"-n", "c.vhd"}, file: "c.vhd",
 			msg: "error resolving ./p.vhd: -2", code: 2},
-		{name: "parent uuid", setup: childHeader(func(h *vhd.Header) { h.ParentUUID = uuid.New() }), args: []string{"-n", "c.vhd"}, file: "c.vhd",
+		{name: "parent uuid", setup: childHeader(func(h *vhd.Header) { h.ParentUUID = vhd.NewUUID() }), args: []string{"-n", "c.vhd"}, file: "c.vhd",
 			msg: "invalid parent $D/p.vhd: invalid parent uuid", code: 22},
-		{name: "-I ignores parent uuid", setup: childHeader(func(h *vhd.Header) { h.ParentUUID = uuid.New() }), args: []string{"-I", "-n", "c.vhd"}, want: "c.vhd is valid\n"},
+		{name: "-I ignores parent uuid", setup: childHeader(func(h *vhd.Header) { h.ParentUUID = vhd.NewUUID() }), args: []string{"-I", "-n", "c.vhd"}, want: "c.vhd is valid\n"},
 		{name: "parent does not open", setup: seq(func(t *testing.T, dir string) { childDisk(t, dir) }, writeFile("p.vhd", vhdtest.Pattern(5, 4096))), args: []string{"-n", "c.vhd"}, file: "c.vhd",
 			msg: "invalid parent $D/p.vhd: error opening parent", code: 22},
 		{name: "no locator", setup: childHeader(func(h *vhd.Header) {

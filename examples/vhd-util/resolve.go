@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
 )
@@ -47,7 +46,7 @@ func chainDepth(name string) (int, error) {
 	}
 	defer c.Close()
 	depth := len(c.Links)
-	if b := c.Base(); b.HasParent() && b.ParentUUID() == uuid.Nil {
+	if b := c.Base(); b.HasParent() && b.ParentUUID().IsZero() {
 		depth++
 	}
 	return depth, nil

@@ -5,8 +5,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 	"golang.org/x/sys/unix"
+
+	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
 
 // TestMarkerXattr: a VHD without a batmap keeps its marker in an extended

@@ -7,13 +7,13 @@
 package vhdtest
 
 import (
+	"crypto/sha1"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
@@ -55,13 +55,34 @@ func Fill(seed uint64, off int64, n int) Write {
 type Options struct {
 	BlockSize uint32      // 0 for 2 MiB
 	Creator   vhd.Creator // zero for "tap"
-	UUID      uuid.UUID   // zero for one derived from the file name
+	UUID      vhd.UUID    // zero for one derived from the file name
 	Hidden    uint8
 }
 
 // deterministic UUID from a name, so rebuilt files are identical.
-func nameUUID(name string) uuid.UUID {
-	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("vhdtest:"+name))
+func nameUUID(name string) vhd.UUID {
+	return NameUUID("vhdtest:" + name)
+}
+
+// NameUUID returns a name-based (version 5, SHA-1) UUID of name, so tests can
+// give files identities that are the same on every run.
+func NameUUID(name string) vhd.UUID {
+	sum := sha1.Sum([]byte(name))
+	var u vhd.UUID
+	copy(u[:], sum[:16])
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+// UUID parses s with vhd.ParseUUID and panics if it is not a UUID; it is
+// for literals in tests.
+func UUID(s string) vhd.UUID {
+	u, err := vhd.ParseUUID(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
 
 func create(tb testing.TB, path string, o *vhd.CreateOptions, opt *Options, writes []Write) string {
@@ -75,7 +96,7 @@ func create(tb testing.TB, path string, o *vhd.CreateOptions, opt *Options, writ
 		o.CreatorVersion = 0x00050003
 	}
 	o.UUID = opt.UUID
-	if o.UUID == uuid.Nil {
+	if o.UUID.IsZero() {
 		o.UUID = nameUUID(filepath.Base(path))
 	}
 	if o.Time.IsZero() {
