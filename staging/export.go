@@ -118,7 +118,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 		Concurrency: o.Concurrency,
 		Progress: func(p tarball.Progress) {
 			if o.Progress != nil {
-				o.Progress(Progress{Phase: "pack", Entry: p.Entry, Done: p.Done, Total: p.Total, Compressed: p.Compressed})
+				o.Progress(Progress{Phase: "pack", Entry: p.Name, Done: p.Done, Total: p.Total, Compressed: p.Compressed})
 			}
 		},
 		BeforeFinish: func() error {
@@ -141,7 +141,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 		}
 		return nil, newErr("export", sr, err)
 	}
-	res.BytesIn, res.BytesOut = pr.BytesIn, pr.BytesOut
+	res.BytesIn, res.BytesOut = pr.Logical, pr.Compressed
 	log.Info("staging: exported", "sr", sr, "vhds", len(res.VDIs), "in", res.BytesIn, "out", res.BytesOut)
 	return res, nil
 }

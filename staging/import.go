@@ -162,14 +162,16 @@ func (noSyncOps) Sync(string) error { return nil }
 // names written.
 func (im *importer) extract(ctx context.Context, r io.Reader) ([]string, error) {
 	filter := &nameFilter{maxDepth: im.o.MaxDepth}
+	if im.o.RawHook != nil {
+		r = io.TeeReader(r, hookWriter(im.o.RawHook))
+	}
 	res, err := tarball.Unpack(ctx, r, im.a.x, &tarball.UnpackOptions{
 		Filter:       filter.check,
 		MaxFileSize:  im.o.MaxFileSize,
 		MaxTotalSize: im.o.MaxTotalSize,
 		Sync:         im.sync,
-		RawHook:      im.o.RawHook,
 		Progress: func(p tarball.Progress) {
-			im.progress(Progress{Phase: "extract", Entry: p.Entry, Done: p.Done, Total: p.Total, Compressed: p.Compressed})
+			im.progress(Progress{Phase: "extract", Entry: p.Name, Done: p.Logical, Compressed: p.Compressed})
 		},
 		Logger: im.o.Logger,
 	})
@@ -183,6 +185,11 @@ func (im *importer) extract(ctx context.Context, r io.Reader) ([]string, error) 
 	}
 	return names, nil
 }
+
+// hookWriter shows what is written to it to a RawHook.
+type hookWriter func([]byte)
+
+func (h hookWriter) Write(p []byte) (int, error) { h(p); return len(p), nil }
 
 // checkDir checks, before anything changes, that a migration directory is
 // on the SR's file system and holds a valid sequence of regular files with

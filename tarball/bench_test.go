@@ -93,7 +93,7 @@ func BenchmarkPack(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			out = res.BytesOut
+			out = res.Compressed
 		}
 		report(b, out)
 	})
@@ -104,7 +104,7 @@ func BenchmarkPack(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			out = res.BytesOut
+			out = res.Compressed
 		}
 		report(b, out)
 	})

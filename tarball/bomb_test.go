@@ -135,7 +135,7 @@ func TestUnpackCancel(t *testing.T) {
 	defer cancel()
 	_, err := Unpack(ctx, newEndless(gz(t, buf.Bytes()), gz(t, pseudoRandom(1<<20, 3)), 1<<20), dst, &UnpackOptions{
 		Progress: func(p Progress) {
-			if p.EntryDone >= 16<<20 {
+			if p.Logical >= 16<<20 {
 				cancel()
 			}
 		},

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ func ExamplePack() {
 	for _, f := range res.Files {
 		fmt.Println(f.Name, f.Size)
 	}
-	fmt.Println("bytes in:", res.BytesIn, "out matches:", res.BytesOut == int64(archive.Len()))
+	fmt.Println("bytes in:", res.Logical, "out matches:", res.Compressed == int64(archive.Len()))
 	// Output:
 	// 0.vhd 4
 	// 1.vhd 10
@@ -55,8 +56,7 @@ func ExampleUnpack() {
 	want := md5.Sum(body.Bytes())
 
 	sum := md5.New()
-	res, err := tarball.Unpack(context.Background(), &body, dst, &tarball.UnpackOptions{
-		RawHook: func(p []byte) { sum.Write(p) },
+	res, err := tarball.Unpack(context.Background(), io.TeeReader(&body, sum), dst, &tarball.UnpackOptions{
 		Filter: func(name string) error {
 			switch name {
 			case "swap.vhd":

@@ -58,10 +58,10 @@ type PackOptions struct {
 type PackResult struct {
 	// Files lists the archived files in archive order.
 	Files []FileInfo
-	// BytesIn is the sum of the file sizes.
-	BytesIn int64
-	// BytesOut is the number of compressed bytes written.
-	BytesOut int64
+	// Logical is the sum of the file sizes.
+	Logical int64
+	// Compressed is the number of compressed bytes written.
+	Compressed int64
 }
 
 // FileInfo names one file of an archive and its size in bytes.
@@ -70,21 +70,6 @@ type FileInfo struct {
 	Name string
 	// Size is the file's logical size in bytes, holes included.
 	Size int64
-}
-
-// Progress reports how far Pack or Unpack has got.
-type Progress struct {
-	// Entry is the name of the entry being copied (without "./").
-	Entry string
-	// EntryDone and EntrySize are bytes of Entry copied so far and its size.
-	EntryDone, EntrySize int64
-	// Done is the number of logical (uncompressed) file bytes copied so
-	// far; Total is the sum of all file sizes, or 0 when it is unknown
-	// (Unpack).
-	Done, Total int64
-	// Compressed is the number of compressed bytes written (Pack) or read
-	// (Unpack) so far.
-	Compressed int64
 }
 
 // Pack writes the named regular files of dir to w as a gzip-compressed GNU
@@ -180,7 +165,7 @@ func Pack(ctx context.Context, w io.Writer, dir string, opts *PackOptions) (*Pac
 			return abort(err)
 		}
 		res.Files = append(res.Files, FileInfo{Name: f.name, Size: f.size})
-		res.BytesIn += f.size
+		res.Logical += f.size
 	}
 	if o.BeforeFinish != nil {
 		if err := o.BeforeFinish(); err != nil {
@@ -196,8 +181,8 @@ func Pack(ctx context.Context, w io.Writer, dir string, opts *PackOptions) (*Pac
 	if err := gz.Close(); err != nil {
 		return abort(fmt.Errorf("tarball: finishing gzip: %w", err))
 	}
-	res.BytesOut = out.n.Load()
-	log.Debug("tarball: packed", "dir", dir, "files", len(res.Files), "in", res.BytesIn, "out", res.BytesOut)
+	res.Compressed = out.n.Load()
+	log.Debug("tarball: packed", "dir", dir, "files", len(res.Files), "logical", res.Logical, "compressed", res.Compressed)
 	return res, nil
 }
 
@@ -303,8 +288,8 @@ func (p *packer) progress(f packFile, entryDone int64) {
 		return
 	}
 	p.opts.Progress(Progress{
-		Entry: f.name, EntryDone: entryDone, EntrySize: f.size,
-		Done: p.done, Total: p.total, Compressed: p.out.n.Load(),
+		Phase: PhasePack, Name: f.name,
+		Done: p.done, Total: p.total, Logical: p.done, Compressed: p.out.n.Load(),
 	})
 }
 

@@ -61,7 +61,7 @@ func TestPackFailureLeavesTruncatedStream(t *testing.T) {
 	}{
 		{name: "cancelled mid-stream", opts: func(cancel context.CancelFunc) *PackOptions {
 			return &PackOptions{Level: 1, Progress: func(p Progress) {
-				if p.EntryDone >= 8<<20 {
+				if p.Logical >= 8<<20 {
 					cancel()
 				}
 			}}
@@ -71,8 +71,10 @@ func TestPackFailureLeavesTruncatedStream(t *testing.T) {
 			return &PackOptions{Level: 1, BeforeFinish: func() error { return errLate }}
 		}, wantErr: errLate},
 		{name: "file shrinks", opts: func(context.CancelFunc) *PackOptions {
+			started := false
 			return &PackOptions{Level: 1, Progress: func(p Progress) {
-				if p.Entry == "1.vhd" && p.EntryDone == 0 {
+				if p.Name == "1.vhd" && !started {
+					started = true
 					if err := os.Truncate(filepath.Join(src, "1.vhd"), 1000); err != nil {
 						t.Error(err)
 					}
@@ -80,8 +82,10 @@ func TestPackFailureLeavesTruncatedStream(t *testing.T) {
 			}}
 		}, wantErr: ErrSizeChanged, wantName: "1.vhd"},
 		{name: "file grows", opts: func(context.CancelFunc) *PackOptions {
+			started := false
 			return &PackOptions{Level: 1, Progress: func(p Progress) {
-				if p.Entry == "1.vhd" && p.EntryDone == 0 {
+				if p.Name == "1.vhd" && !started {
+					started = true
 					f, err := os.OpenFile(filepath.Join(src, "1.vhd"), os.O_APPEND|os.O_WRONLY, 0)
 					if err != nil {
 						t.Fatal(err)

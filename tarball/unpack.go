@@ -63,11 +63,6 @@ type UnpackOptions struct {
 	Concurrency int
 	// BlockSize is pgzip's read-ahead block size; 0 means DefaultBlockSize.
 	BlockSize int
-	// RawHook, if not nil, sees every compressed byte read from r, in
-	// order, for example to hash the stream. It may be called from another
-	// goroutine than Unpack's, but never concurrently, and not after Unpack
-	// returns. It must not keep p.
-	RawHook func(p []byte)
 	// Progress, if not nil, is called at the start and end of each entry
 	// and every few MiB in between, from the calling goroutine.
 	Progress func(Progress)
@@ -99,8 +94,8 @@ type UnpackResult struct {
 // 0644; aligned runs of zero bytes become holes. Anything else is refused
 // with an *EntryError wrapping one of this package's sentinel errors.
 //
-// Unpack reads r to its end, so a hash taken by opts.RawHook covers the whole
-// stream, and it verifies the gzip checksums before it returns success. On
+// Unpack reads r to its end, so a hash taken by an io.TeeReader around r
+// covers the whole stream, and it verifies the gzip checksums before it returns success. On
 // any error it removes every file it created.
 func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (res *UnpackResult, err error) {
 	var o UnpackOptions
@@ -142,7 +137,8 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (
 			u.removeCreated()
 		}
 	}()
-	u.raw = &rawReader{r: r, hook: o.RawHook}
+	u.raw = &rawReader{r: r}
+	u.total = remaining(r)
 	gz, err := pgzip.NewReaderN(u.raw, o.BlockSize, o.Concurrency)
 	if err != nil {
 		return nil, fmt.Errorf("tarball: unpack: reading gzip header: %w", err)
@@ -169,13 +165,14 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (
 		}
 	}
 	// Read the rest (tar padding, further gzip members) so that the gzip
-	// checksums are verified and RawHook sees the whole stream.
+	// checksums are verified and r is read to its end.
 	if _, err := io.Copy(io.Discard, u.stream); err != nil {
 		return nil, u.streamError(err)
 	}
 	if err := gz.Close(); err != nil {
 		return nil, u.streamError(err)
 	}
+	u.progress("", 0, 0) // the whole stream has been read
 	if o.Sync {
 		if err := u.syncDir(); err != nil {
 			return nil, fmt.Errorf("tarball: unpack: syncing %s: %w", dir, err)
@@ -217,6 +214,7 @@ type unpacker struct {
 	entries int
 	roots   int
 	logical int64
+	total   int64 // Progress.Total: the size of r when known
 	// streamData is how many decompressed bytes were entry data; the
 	// rest of the stream counts against MetadataAllowance.
 	streamData int64
@@ -397,8 +395,8 @@ func (u *unpacker) progress(name string, done, size int64) {
 		return
 	}
 	u.opts.Progress(Progress{
-		Entry: name, EntryDone: done, EntrySize: size,
-		Done: u.logical, Compressed: u.raw.n.Load(),
+		Phase: PhaseUnpack, Name: name,
+		Done: u.raw.n.Load(), Total: u.total, Logical: u.logical, Compressed: u.raw.n.Load(),
 	})
 }
 
@@ -447,20 +445,16 @@ func (u *unpacker) removeCreated() {
 	}
 }
 
-// rawReader counts the compressed bytes and shows them to the hook.
+// rawReader counts the compressed bytes.
 type rawReader struct {
-	r    io.Reader
-	hook func([]byte)
-	n    atomic.Int64
+	r io.Reader
+	n atomic.Int64
 }
 
 func (r *rawReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	if n > 0 {
 		r.n.Add(int64(n))
-		if r.hook != nil {
-			r.hook(p[:n])
-		}
 	}
 	return n, err
 }

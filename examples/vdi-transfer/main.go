@@ -133,7 +133,7 @@ func (c *commonFlags) progressFunc(e *env) func(tarball.Progress) {
 	start := time.Now()
 	return func(p tarball.Progress) {
 		now := time.Now()
-		if now.Sub(last) < time.Second && p.EntryDone != p.EntrySize {
+		if now.Sub(last) < time.Second {
 			return
 		}
 		last = now
@@ -142,7 +142,7 @@ func (c *commonFlags) progressFunc(e *env) func(tarball.Progress) {
 		if p.Total > 0 {
 			total = fmt.Sprintf(" of %d MiB", p.Total>>20)
 		}
-		fmt.Fprintf(e.stderr, "%s: %d/%d MiB, total %d MiB%s, %d MiB compressed, %.0f MB/s\n",
-			p.Entry, p.EntryDone>>20, p.EntrySize>>20, p.Done>>20, total, p.Compressed>>20, float64(p.Done)/secs/1e6)
+		fmt.Fprintf(e.stderr, "%s: %d MiB%s, %d MiB files, %d MiB compressed, %.0f MB/s\n",
+			p.Name, p.Done>>20, total, p.Logical>>20, p.Compressed>>20, float64(p.Done)/secs/1e6)
 	}
 }

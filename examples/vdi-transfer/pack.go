@@ -41,7 +41,7 @@ func runPack(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if common.progress {
-		fmt.Fprintf(e.stderr, "packed %d files, %d bytes into %d\n", len(res.Files), res.BytesIn, res.BytesOut)
+		fmt.Fprintf(e.stderr, "packed %d files, %d bytes into %d\n", len(res.Files), res.Logical, res.Compressed)
 	}
 	return nil
 }

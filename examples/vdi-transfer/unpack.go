@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -39,10 +40,11 @@ func runUnpack(ctx context.Context, e *env, args []string) error {
 		Progress:     common.progressFunc(e),
 		Logger:       common.logger(e),
 	}
+	in := e.stdin
 	if *printMD5 {
-		opts.RawHook = func(p []byte) { sum.Write(p) }
+		in = io.TeeReader(in, sum)
 	}
-	res, err := tarball.Unpack(ctx, e.stdin, dir, opts)
+	res, err := tarball.Unpack(ctx, in, dir, opts)
 	if err != nil {
 		return err
 	}
