@@ -55,6 +55,17 @@
 // that way in 8 MiB chunks, reading the next chunk while it writes the last,
 // and leaves holes in an output file where the disk reads as zeros.
 //
+// # Writing through a chain
+//
+// With [Options.Writable], Walk opens one link, the leaf unless
+// [Options.WriteDepth] names another, for writing and every other link
+// read-only. The written link reads what it does not hold through its
+// parents, so a partial-sector write merges with their data; the links
+// nearer the leaf, Chain.ReaderAt and Chain.WriteRaw see its writes at
+// once; [Chain.Close] syncs it. This is what a program that writes to a
+// snapshot, or coalesces one into its parent, needs instead of opening
+// files and attaching parents itself.
+//
 // # Relinking
 //
 // Relink checks all of its input first, then relinks from the base up with

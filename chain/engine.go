@@ -33,6 +33,27 @@ type layer struct {
 	bat     []uint32
 	batmap  *vhd.Batmap
 	fileLen int64
+	live    *vhd.File // the link open for writing, whose BAT, batmap and length change
+}
+
+// refreshed returns ly with the BAT, batmap and file length of a link open
+// for writing as they are now.
+func (ly *layer) refreshed() (*layer, error) {
+	cp := *ly
+	f := ly.live
+	cp.fileLen = f.FileSize()
+	if f.Header != nil {
+		bat, err := f.BAT()
+		if err != nil {
+			return nil, err
+		}
+		bm, err := f.Batmap()
+		if err != nil && !errors.Is(err, vhd.ErrNoBatmap) {
+			return nil, err
+		}
+		cp.bat, cp.batmap = bat, bm
+	}
+	return &cp, nil
 }
 
 // engine reads the leaf's virtual disk through the chain. It is safe for
@@ -97,6 +118,9 @@ func (c *Chain) newEngine() (*engine, error) {
 			spb := ly.bs / vhd.SectorSize
 			ly.bmBytes = max(1, (spb/8+vhd.SectorSize-1)/vhd.SectorSize) * vhd.SectorSize
 		}
+		if i == c.write {
+			ly.live = f
+		}
 		e.layers = append(e.layers, ly)
 	}
 	if c.raw != nil {
@@ -127,6 +151,12 @@ func (e *engine) read(p []byte, off int64, s *scratch, zeros *[]span) error {
 	s.need = append(s.need[:0], span{off, off + int64(len(p))})
 	for li := range e.layers {
 		ly := &e.layers[li]
+		if ly.live != nil {
+			var err error
+			if ly, err = ly.refreshed(); err != nil {
+				return err
+			}
+		}
 		s.next = s.next[:0]
 		for _, sp := range s.need {
 			if sp.b > ly.vsize {

@@ -45,6 +45,8 @@ var (
 	// ErrBlockSize reports a dynamic or differencing link whose block size
 	// is not 2 MiB, the only size tapdisk reads correctly (confined mode).
 	ErrBlockSize = errors.New("chain: block size is not 2 MiB")
+	// ErrWriteDepth reports an Options.WriteDepth the chain has no link at.
+	ErrWriteDepth = errors.New("no link at the depth to write")
 	// ErrNoRoot reports confined-mode options without a root directory.
 	ErrNoRoot = errors.New("chain: confined mode needs a root directory")
 	// ErrNotDifferencing reports a file given to Relink as a child that is

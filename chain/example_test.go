@@ -35,17 +35,18 @@ func makeChain(dir string) string {
 	if err != nil {
 		log.Fatal(err)
 	}
+	leaf.Close()
 	// A partial-sector write merges with what the parents hold.
-	p, err := chain.Walk(context.Background(), filepath.Join(dir, "snap.vhd"), &chain.Options{Root: dir})
+	c, err := chain.Walk(context.Background(), leafPath, &chain.Options{Root: dir, Writable: true})
 	if err != nil {
 		log.Fatal(err)
 	}
-	leaf.AttachParent(p.ReaderAt())
-	if _, err := leaf.WriteAt([]byte("leaf"), 0); err != nil {
+	if _, err := c.Leaf().WriteAt([]byte("leaf"), 0); err != nil {
 		log.Fatal(err)
 	}
-	leaf.Close()
-	p.Close()
+	if err := c.Close(); err != nil {
+		log.Fatal(err)
+	}
 	return leafPath
 }
 
@@ -77,6 +78,39 @@ func ExampleWalk() {
 	// 1 snap.vhd differencing
 	// 2 base.vhd dynamic
 	// "leaf data"
+}
+
+// Open a chain with its interior node writable, write to it, and read the
+// change through the leaf; Close syncs the written file.
+func ExampleWalk_writable() {
+	dir, err := os.MkdirTemp("", "chain-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	leaf := makeChain(dir)
+
+	c, err := chain.Walk(context.Background(), leaf, &chain.Options{Root: dir, Writable: true, WriteDepth: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	w := c.Writable()
+	// The leaf holds only sector 0; write to sector 1 of its parent.
+	if _, err := w.File.WriteAt([]byte("snap data"), 512); err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 9)
+	if _, err := c.ReaderAt().ReadAt(buf, 512); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(filepath.Base(w.Path), "written:")
+	fmt.Printf("%q\n", buf)
+	if err := c.Close(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// snap.vhd written:
+	// "snap data"
 }
 
 // Validate a chain, then see a problem reported with the file it is in.

@@ -17,19 +17,42 @@ import (
 // size return io.EOF. The reader is safe for concurrent use and valid until
 // the chain is closed. It gives the same bytes as the leaf's File.ReadAt,
 // with fewer system calls.
+// While a link is open for writing ([Options.Writable]), reads must not run
+// concurrently with writes.
 func (c *Chain) ReaderAt() io.ReaderAt { return &chainReader{c: c} }
 
 // VirtualSize returns the leaf's virtual size, the size of the disk that
 // ReaderAt and WriteRaw read.
 func (c *Chain) VirtualSize() int64 { return c.Leaf().VirtualSize() }
 
+// chainReader reads the virtual disk of link from (0 for the leaf) through
+// the links below it.
 type chainReader struct {
 	c    *Chain
+	from int
 	pool sync.Pool // *scratch
+
+	subOnce sync.Once
+	sub     *engine
+}
+
+// engine returns the engine that reads link r.from.
+func (r *chainReader) engine() (*engine, error) {
+	e, err := r.c.loadEngine()
+	if err != nil || r.from == 0 {
+		return e, err
+	}
+	r.subOnce.Do(func() {
+		s := *e
+		s.layers = e.layers[r.from:]
+		s.size = s.layers[0].vsize
+		r.sub = &s
+	})
+	return r.sub, nil
 }
 
 func (r *chainReader) ReadAt(p []byte, off int64) (int, error) {
-	e, err := r.c.loadEngine()
+	e, err := r.engine()
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,7 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -275,12 +276,30 @@ func (r *Resolver) Open(path string) (*vhd.File, error) {
 }
 
 // openReal opens the VHD at real, an absolute, symlink-free path in the
-// root of a confined resolver, and checks it against the root.
+// root of a confined resolver, for reading, and checks it against the root.
 func (r *Resolver) openReal(real string) (*vhd.File, error) {
-	f, err := vhd.Open(real)
+	st, err := os.Stat(real)
 	if err != nil {
 		return nil, err
 	}
+	return r.openLink(real, st, os.O_RDONLY)
+}
+
+// openLink opens the VHD at path, whose os.Stat is st, with flag
+// (os.O_RDONLY or os.O_RDWR). In confined mode path is an absolute,
+// symlink-free path in the root, checked against the root once open.
+func (r *Resolver) openLink(path string, st os.FileInfo, flag int) (*vhd.File, error) {
+	if err := r.openable(path, st); err != nil {
+		return nil, err
+	}
+	f, err := vhd.OpenFile(path, flag)
+	if err != nil {
+		return nil, err
+	}
+	if r.mode == Compat {
+		return f, nil
+	}
+	real := path
 	if err := r.sameInRoot(real); err != nil {
 		f.Close()
 		return nil, err
@@ -336,4 +355,30 @@ func (r *Resolver) openRaw(path string) (*os.File, error) {
 	}
 	defer root.Close()
 	return root.Open(rel)
+}
+
+// openable refuses, before anything opens it, a file that is not a VHD
+// this resolver may open: anything but a regular file in confined mode;
+// anything but a regular file or a block device in compatible mode (as
+// vhd-util). Opening a FIFO would block, and a directory, socket or
+// character device holds no VHD.
+func (r *Resolver) openable(path string, st os.FileInfo) error {
+	m := st.Mode()
+	if m.IsRegular() || r.mode == Compat && m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0 {
+		return nil
+	}
+	kind := "a special file"
+	switch {
+	case m.IsDir():
+		kind = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case m&fs.ModeDevice != 0:
+		kind = "a block device, which confined mode does not open"
+	}
+	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%s: %w", kind, vhd.ErrNotRegular)}
 }

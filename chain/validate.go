@@ -110,7 +110,7 @@ func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error)
 				}
 			}
 		}
-		if i == 0 {
+		if i == 0 && !o.AllowHiddenLeaf {
 			if h, err := f.Hidden(); err != nil {
 				add(l.Path, err)
 			} else if h != 0 {

@@ -38,6 +38,23 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives debug messages about each link; nil is silent.
 	Logger *slog.Logger
+
+	// Writable opens the link at depth WriteDepth for reading and writing
+	// (the leaf when WriteDepth is 0); every other link is opened read-only.
+	// The written link reads the sectors it does not hold through its
+	// parents, so its partial-sector writes merge with their data, and the
+	// links nearer the leaf, [Chain.ReaderAt] and [Chain.WriteRaw] see its
+	// writes. [Chain.Close] syncs it. Without Writable every link is
+	// read-only.
+	Writable bool
+	// WriteDepth is the depth of the link Writable opens for writing: 0 for
+	// the leaf, 1 for its parent, and so on. A chain with fewer links fails
+	// with ErrWriteDepth.
+	WriteDepth int
+	// AllowHiddenLeaf lets Validate accept a hidden leaf in confined mode,
+	// for a walk that starts at an interior node (a coalesce, say) rather
+	// than at a leaf being imported. Walk never looks at the flag.
+	AllowHiddenLeaf bool
 }
 
 func (o *Options) resolver() (*Resolver, error) {
@@ -96,6 +113,7 @@ type Chain struct {
 	RawParentErr error
 
 	resolver *Resolver
+	write    int           // depth of the link open for writing, or -1
 	ids      []os.FileInfo // identity of each link, for cycle checks and raw opens
 	opened   []string      // the path each link was opened by (real in confined mode)
 
@@ -123,7 +141,26 @@ func (c *Chain) Paths() []string {
 	return out
 }
 
-// Close closes every file of the chain. It is safe to call on a nil Chain.
+// Writable returns the link open for writing ([Options.Writable]), or nil
+// when every link is read-only.
+func (c *Chain) Writable() *Link {
+	if c.write < 0 || c.write >= len(c.Links) {
+		return nil
+	}
+	return &c.Links[c.write]
+}
+
+// Sync commits the writes of the link open for writing to stable storage.
+// It does nothing when every link is read-only.
+func (c *Chain) Sync() error {
+	if l := c.Writable(); l != nil {
+		return l.File.Sync()
+	}
+	return nil
+}
+
+// Close syncs the link open for writing, if any, and closes every file of
+// the chain. It is safe to call on a nil Chain.
 func (c *Chain) Close() error {
 	if c == nil {
 		return nil
@@ -164,6 +201,7 @@ func (c *Chain) Close() error {
 //
 // Each link's File has the next link attached as its parent, so the leaf's
 // File.ReadAt reads the whole chain; [Chain.ReaderAt] does the same faster.
+// With [Options.Writable] one link is open for writing.
 func Walk(ctx context.Context, leaf string, opts *Options) (*Chain, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -183,8 +221,14 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 		return nil, err
 	}
 	log := o.logger()
-	c := &Chain{resolver: res}
+	c := &Chain{resolver: res, write: -1}
 	max := o.maxDepth()
+	if o.Writable {
+		if o.WriteDepth < 0 || o.WriteDepth >= max {
+			return c, &WalkError{Path: leaf, Err: fmt.Errorf("%w: depth %d, at most %d links", ErrWriteDepth, o.WriteDepth, max)}
+		}
+		c.write = o.WriteDepth
+	}
 
 	openPath := leaf
 	if res.mode == Confined {
@@ -204,13 +248,11 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 		if err != nil {
 			return c, &WalkError{Path: path, Depth: depth, Err: err}
 		}
-		var f *vhd.File
-		if res.mode == Compat {
-			f, err = vhd.Open(openPath)
-		} else {
-			// openPath is the real path, checked to lie in the root.
-			f, err = res.openReal(openPath)
+		flag := os.O_RDONLY
+		if depth == c.write {
+			flag = os.O_RDWR
 		}
+		f, err := res.openLink(openPath, st, flag)
 		if err != nil {
 			return c, &WalkError{Path: path, Depth: depth, Err: err}
 		}
@@ -218,18 +260,26 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 		c.ids = append(c.ids, st)
 		c.opened = append(c.opened, openPath)
 		if depth > 0 {
-			c.Links[depth-1].File.AttachParent(f)
+			if depth-1 == c.write {
+				// The written link reads its parents through the engine.
+				c.Links[depth-1].File.AttachParent(&chainReader{c: c, from: depth})
+			} else {
+				c.Links[depth-1].File.AttachParent(f)
+			}
 		}
 		log.Debug("chain link", "path", path, "depth", depth, "type", f.DiskType(), "size", f.VirtualSize())
 		if !f.HasParent() {
-			return c, nil
+			return c, c.finishWritable()
 		}
 		if f.ParentUUID().IsZero() {
 			if res.mode != Compat {
 				return c, &WalkError{Path: path, Depth: depth,
 					Err: fmt.Errorf("raw parent (null parent UUID) not allowed in confined mode: %w", ErrDifferencingBase)}
 			}
-			return c, c.openRawParent(res, path, openPath, f)
+			if err := c.openRawParent(res, path, openPath, f); err != nil {
+				return c, err
+			}
+			return c, c.finishWritable()
 		}
 		parent, loc, err := res.parent(openPath, f)
 		if err != nil {
@@ -257,6 +307,25 @@ func walk(ctx context.Context, leaf string, o *Options) (*Chain, error) {
 		}
 		path, openPath, via = parent, parent, loc
 	}
+}
+
+// finishWritable refuses a walk that ended before the depth
+// Options.WriteDepth asked to write.
+//
+// It also loads the read-through engine of a chain with a link open for
+// writing: that link reads its parents through the engine from within its
+// own writes, which must not be the first use.
+func (c *Chain) finishWritable() error {
+	if c.write < 0 {
+		return nil
+	}
+	if c.write >= len(c.Links) {
+		base := c.Links[len(c.Links)-1]
+		return &WalkError{Path: base.Path, Depth: base.Depth,
+			Err: fmt.Errorf("%w: depth %d, but the chain has %d links", ErrWriteDepth, c.write, len(c.Links))}
+	}
+	_, err := c.loadEngine()
+	return err
 }
 
 // openRawParent resolves and opens the raw parent of the differencing disk
