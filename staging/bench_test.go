@@ -25,18 +25,18 @@ var benchUUIDs = []vhd.UUID{
 
 // benchChain returns an SR directory holding the benchmark chain, built
 // once and kept beside the shared 256 MiB benchmark data
-// (/work/shared/bench-data.sh): a 1 GiB dynamic base holding its first 160
+// (testdata/bench-data.sh): a 1 GiB dynamic base holding its first 160
 // MiB, a snapshot holding the next 64 MiB at 256 MiB, and a leaf holding the
 // last 32 MiB (zeros) over the base's data at 64 MiB; 256 MiB of file data
 // in all, interior links hidden.
 func benchChain(b *testing.B) string {
 	b.Helper()
 	dataDir := os.Getenv("VHDKIT_BENCH_DATA")
-	if out, err := exec.Command("sh", "/work/shared/bench-data.sh").Output(); err == nil {
+	if out, err := exec.Command("sh", "../testdata/bench-data.sh").Output(); err == nil {
 		dataDir = strings.TrimSpace(string(out))
 	}
 	if dataDir == "" {
-		b.Skip("no benchmark data: /work/shared/bench-data.sh is missing and VHDKIT_BENCH_DATA unset")
+		b.Skip("no benchmark data: ../testdata/bench-data.sh failed and VHDKIT_BENCH_DATA unset")
 	}
 	data, err := os.ReadFile(filepath.Join(dataDir, "mixed.raw"))
 	if err != nil || len(data) < 256<<20 {

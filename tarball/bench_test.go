@@ -12,12 +12,12 @@ import (
 )
 
 // benchInput returns a directory holding the shared 256 MiB benchmark file
-// (/work/shared/bench-data.sh: system files then zeros) as 0.vhd, and the
+// (testdata/bench-data.sh: system files, then zeros) as 0.vhd, and the
 // size gzip -6 makes of it (compress/gzip's when gzip is absent).
 func benchInput(b *testing.B) (dir string, size, gzip6 int64) {
 	b.Helper()
 	data := ""
-	if out, err := exec.Command("sh", "/work/shared/bench-data.sh").Output(); err == nil {
+	if out, err := exec.Command("sh", "../testdata/bench-data.sh").Output(); err == nil {
 		data = filepath.Join(strings.TrimSpace(string(out)), "mixed.raw")
 	} else {
 		data = filepath.Join(b.TempDir(), "mixed.raw")

@@ -29,6 +29,9 @@
 // "tap" keep a [Batmap] after the BAT, one bit per block that is set when the
 // block is fully written, with a one-byte "marker" in its header.
 //
+// FORMAT.md, beside this package's source, describes all of this in detail,
+// with vhd-util's check rules and commands, in numbered sections.
+//
 // # Using the package
 //
 // [Open] and [New] read a file, falling back from the primary footer to a

@@ -6,7 +6,7 @@ N=${N:-3}
 BIN=/tmp/vdi-transfer-bench
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 (cd "$TOP" && go build -o $BIN ./examples/vdi-transfer)
-D=$(sh "$TOP/../shared/bench-data.sh")
+D=$(sh "$TOP/testdata/bench-data.sh")
 SR=$D/staging-chain-v1
 U0=b0000000-0000-4000-8000-000000000000; U1=b0000000-0000-4000-8000-000000000001; U2=b0000000-0000-4000-8000-000000000002
 W=$(mktemp -d /tmp/clibench.XXXXXX)
