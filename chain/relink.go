@@ -118,7 +118,7 @@ func Relink(ctx context.Context, paths []string, opts *RelinkOptions) error {
 			f.Close()
 			return fail(fmt.Errorf("%s changed while relinking", paths[i]))
 		}
-		err = f.SetParent(real[i+1], &vhd.SetParentOptions{Logger: opts.Logger})
+		err = f.SetParent(ctx, real[i+1], &vhd.SetParentOptions{Logger: opts.Logger})
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -55,9 +55,10 @@ var (
 	// ErrFutureTime: the creation time or the parent time lies more than
 	// 1800 s in the future.
 	ErrFutureTime = errors.New("vhd: timestamp in the future")
-	// ErrNotRegular is returned by [CheckFile] for a path that is neither a
-	// regular file nor a block device.
-	ErrNotRegular = errors.New("vhd: not a regular file or block device")
+	// ErrNotRegular is matched by a [*NotRegularError]: every function that
+	// opens a path refuses a FIFO, socket, character device or directory,
+	// and a block device unless the caller asked for one.
+	ErrNotRegular = errors.New("vhd: not a regular file")
 )
 
 // futureSlack is how far in the future vhd-util lets a timestamp be, for
@@ -124,6 +125,9 @@ type CheckOptions struct {
 	// relative W2ku, data_space in bytes, the hidden-checksum quirk) is
 	// honoured in both modes.
 	Compat bool
+	// BlockDevice lets CheckFile check a block device (an LVM volume), as
+	// vhd-util check does; by default only regular files are opened.
+	BlockDevice bool
 	// MaxProblems caps the problems listed (0 means DefaultMaxProblems); the
 	// rest are counted in CheckReport.Truncated.
 	MaxProblems int
@@ -255,9 +259,10 @@ func Check(ctx context.Context, r io.ReaderAt, size int64, opts *CheckOptions) (
 
 // CheckFile checks the VHD at name with [Check]; CheckOptions.Name defaults
 // to name. A path that cannot be opened gives its *fs.PathError, and one that
-// is neither a regular file nor a block device gives an error wrapping
-// [ErrNotRegular], without a report (vhd-util prints "cannot stat NAME: ERR"
-// and "NAME is not a regular file or block device" for them).
+// is not a regular file (nor, with CheckOptions.BlockDevice, a block
+// device) gives a [*NotRegularError], at once and without a report
+// (vhd-util prints "cannot stat NAME: ERR" and "NAME is not a regular file
+// or block device" for them).
 func CheckFile(ctx context.Context, name string, opts *CheckOptions) (*CheckReport, error) {
 	o := CheckOptions{}
 	if opts != nil {
@@ -266,25 +271,13 @@ func CheckFile(ctx context.Context, name string, opts *CheckOptions) (*CheckRepo
 	if o.Name == "" {
 		o.Name = name
 	}
-	st, err := os.Stat(name)
+	of, err := openFile(name, os.O_RDONLY, 0, o.BlockDevice)
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() && st.Mode()&fs.ModeDevice == 0 {
-		return nil, fmt.Errorf("vhd: %s is not a regular file or block device: %w", name, ErrNotRegular)
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size := st.Size()
-	if !st.Mode().IsRegular() {
-		if end, err := f.Seek(0, io.SeekEnd); err == nil {
-			size = end
-		}
-	}
-	return Check(ctx, f, size, &o)
+	r := of.reader(name)
+	defer r.Close()
+	return Check(ctx, r, of.size, &o)
 }
 
 // Check checks f's underlying file with [Check]; CheckOptions.Name

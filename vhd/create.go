@@ -65,10 +65,11 @@ func Create(name string, opts *CreateOptions) (*File, error) {
 	if opts.Overwrite {
 		flag = os.O_RDWR | os.O_CREATE | os.O_TRUNC
 	}
-	osf, err := os.OpenFile(name, flag, 0o644)
+	of, err := openFile(name, flag, 0o644, false)
 	if err != nil {
 		return nil, err
 	}
+	osf := of.osFile(name)
 	f, err := createOn(osf, opts, name)
 	if err == nil {
 		err = osf.Sync()

@@ -3,6 +3,8 @@ package vhd
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"syscall"
 )
 
 // Sentinel errors, matched with [errors.Is] through [FormatError] and the
@@ -81,4 +83,56 @@ func (e *FormatError) Unwrap() []error {
 
 func formatErr(file, part, field string, off int64, cause error, format string, args ...any) *FormatError {
 	return &FormatError{File: file, Part: part, Field: field, Offset: off, Msg: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// A NotRegularError reports a path that is not a regular file (nor, where
+// the caller asked for one, a block device): a FIFO, socket, character
+// device, directory or block device. Every function of this package that
+// opens a path refuses these at once, without blocking in open(2) on a FIFO
+// that has no writer. It matches [ErrNotRegular], and for a directory also
+// syscall.EISDIR.
+type NotRegularError struct {
+	Path string
+	Mode fs.FileMode // the file type bits, such as fs.ModeNamedPipe
+	// BlockDevices says a block device would have been accepted.
+	BlockDevices bool
+}
+
+// Error says what the path is and what is accepted.
+func (e *NotRegularError) Error() string {
+	what := "a regular file"
+	if e.BlockDevices {
+		what = "a regular file or block device"
+	}
+	return fmt.Sprintf("vhd: %s is %s, not %s", e.Path, fileKind(e.Mode), what)
+}
+
+// Unwrap returns [ErrNotRegular], and syscall.EISDIR for a directory.
+func (e *NotRegularError) Unwrap() []error {
+	if e.Mode.IsDir() {
+		return []error{ErrNotRegular, syscall.EISDIR}
+	}
+	return []error{ErrNotRegular}
+}
+
+func notRegular(path string, mode fs.FileMode, devices bool) error {
+	return &NotRegularError{Path: path, Mode: mode.Type(), BlockDevices: devices}
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "an irregular file"
 }

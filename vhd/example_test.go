@@ -1,6 +1,7 @@
 package vhd_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -132,7 +133,7 @@ func ExampleFile_SetParent() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	if err := f.SetParent(moved, nil); err != nil {
+	if err := f.SetParent(context.Background(), moved, nil); err != nil {
 		log.Fatal(err)
 	}
 	name, _ := f.ParentName()

@@ -5,6 +5,7 @@ package vhd
 import (
 	"io"
 	"io/fs"
+	"os"
 	"syscall"
 )
 
@@ -17,42 +18,94 @@ type fdReader struct {
 	name string
 }
 
-// openReadOnly opens name for reading and returns the reader, the file's
-// size, and its mode.
-func openReadOnly(name string) (*fdReader, int64, fs.FileMode, error) {
+// openedFile is a descriptor opened by openFile, with what fstat said.
+type openedFile struct {
+	fd     int
+	size   int64
+	device bool // a block device: its size comes from seeking to its end
+}
+
+// openFile opens name without ever blocking: with O_NONBLOCK and O_NOCTTY,
+// so that a FIFO without a writer, a terminal or a device that waits for a
+// carrier returns at once; then fstat refuses anything but a regular file
+// (and a block device when devices is set) with an error matching
+// [ErrNotRegular], and O_NONBLOCK is cleared again for ordinary blocking
+// I/O. flag is os.O_RDONLY or os.O_RDWR, with os.O_CREATE, os.O_EXCL and
+// os.O_TRUNC as Create needs them.
+func openFile(name string, flag int, perm fs.FileMode, devices bool) (openedFile, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		fd, err = syscall.Open(name, flag|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, uint32(perm.Perm()))
 		if err != syscall.EINTR {
 			break
 		}
 	}
 	if err != nil {
-		return nil, 0, 0, &fs.PathError{Op: "open", Path: name, Err: err}
+		if err == syscall.ENXIO || err == syscall.EOPNOTSUPP || err == syscall.EISDIR {
+			// A socket (or a FIFO opened for writing): say what it is.
+			if st, serr := os.Stat(name); serr == nil && !st.Mode().IsRegular() {
+				return openedFile{}, notRegular(name, st.Mode(), devices)
+			}
+		}
+		return openedFile{}, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		syscall.Close(fd)
-		return nil, 0, 0, &fs.PathError{Op: "stat", Path: name, Err: err}
+		return openedFile{}, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
-	r := &fdReader{fd: fd, name: name}
-	var mode fs.FileMode
+	o := openedFile{fd: fd, size: st.Size}
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFREG:
-	case syscall.S_IFDIR:
-		mode = fs.ModeDir
-	default:
-		mode = fs.ModeDevice
-	}
-	size := st.Size
-	if mode&fs.ModeDevice != 0 {
-		if end, err := syscall.Seek(fd, 0, io.SeekEnd); err == nil {
-			size = end
+	case syscall.S_IFBLK:
+		if !devices {
+			syscall.Close(fd)
+			return openedFile{}, notRegular(name, fs.ModeDevice, devices)
 		}
+		o.device = true
+		end, err := syscall.Seek(fd, 0, io.SeekEnd)
+		if err != nil {
+			syscall.Close(fd)
+			return openedFile{}, &fs.PathError{Op: "seek", Path: name, Err: err}
+		}
+		o.size = end
+	default:
+		syscall.Close(fd)
+		return openedFile{}, notRegular(name, unixMode(st.Mode), devices)
 	}
-	return r, size, mode, nil
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		syscall.Close(fd)
+		return openedFile{}, &fs.PathError{Op: "fcntl", Path: name, Err: err}
+	}
+	return o, nil
 }
+
+// unixMode turns a stat mode's file type into the fs.FileMode bits.
+func unixMode(m uint32) fs.FileMode {
+	switch m & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		return fs.ModeDir
+	case syscall.S_IFIFO:
+		return fs.ModeNamedPipe
+	case syscall.S_IFSOCK:
+		return fs.ModeSocket
+	case syscall.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case syscall.S_IFBLK:
+		return fs.ModeDevice
+	case syscall.S_IFLNK:
+		return fs.ModeSymlink
+	}
+	return fs.ModeIrregular
+}
+
+// osFile wraps the descriptor in an *os.File for writing. O_NONBLOCK is
+// clear, so the runtime treats it as an ordinary blocking file.
+func (o openedFile) osFile(name string) *os.File { return os.NewFile(uintptr(o.fd), name) }
+
+// reader wraps the descriptor for reading with pread.
+func (o openedFile) reader(name string) *fdReader { return &fdReader{fd: o.fd, name: name} }
 
 // ReadAt implements io.ReaderAt with pread, retrying short reads.
 func (r *fdReader) ReadAt(p []byte, off int64) (int, error) {

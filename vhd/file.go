@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"sync"
-	"syscall"
 )
 
 // FooterSource says which copy of the footer a [File] was opened with.
@@ -63,73 +61,63 @@ type File struct {
 	parent       io.ReaderAt
 	eod          int64 // cached end of data, 0 until computed
 	closed       bool
+	device       bool // opened on a block device: never truncated
+	checked      bool // a write's Check passed (or this package made the file)
 }
 
-// Open opens the named VHD for reading.
+// Open opens the named VHD for reading. It refuses at once, without
+// blocking, anything that is not a regular file (see [NotRegularError]).
 func Open(name string) (*File, error) {
-	return OpenFile(name, os.O_RDONLY)
+	return openPath(name, os.O_RDONLY, false)
 }
 
 // OpenFile opens the named VHD with flag, os.O_RDONLY or os.O_RDWR. A file
 // opened read-write can be changed with [File.WriteAt], [File.SetHidden],
 // [File.SetParent] and the other writing methods; changes reach the disk
-// with [File.Sync] or [File.Close].
+// with [File.Sync] or [File.Close]. Like [Open] it refuses anything that is
+// not a regular file.
 func OpenFile(name string, flag int) (*File, error) {
-	if flag&^(os.O_RDONLY|os.O_RDWR) != 0 {
-		return nil, fmt.Errorf("vhd: OpenFile %s: unsupported flags %#x", name, flag)
+	return openPath(name, flag, false)
+}
+
+// OpenBlockDevice is [OpenFile] that also accepts a block device, such as
+// the logical volume of an LVM-based storage repository holding a VHD. A
+// block device's size is where seeking to its end lands, and it is never
+// truncated.
+func OpenBlockDevice(name string, flag int) (*File, error) {
+	return openPath(name, flag, true)
+}
+
+func openPath(name string, flag int, devices bool) (*File, error) {
+	if flag&^(os.O_RDONLY|os.O_RDWR) != 0 || flag&os.O_RDWR == 0 && flag != os.O_RDONLY {
+		return nil, fmt.Errorf("vhd: open %s: unsupported flags %#x: want os.O_RDONLY or os.O_RDWR", name, flag)
+	}
+	o, err := openFile(name, flag, 0, devices)
+	if err != nil {
+		return nil, err
 	}
 	if flag == os.O_RDONLY {
-		return openForReading(name)
-	}
-	f, err := os.OpenFile(name, flag, 0)
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if st.IsDir() {
-		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
-	}
-	size := st.Size()
-	if !st.Mode().IsRegular() {
-		// A block device reports size 0; find its end by seeking.
-		if end, err := f.Seek(0, io.SeekEnd); err == nil {
-			size = end
+		// Asking a VHD one question is dominated by system calls: read
+		// through the bare descriptor.
+		r := o.reader(name)
+		vf, err := newFile(r, o.size, name)
+		if err != nil {
+			r.Close()
+			return nil, err
 		}
+		vf.closer = r
+		vf.device = o.device
+		return vf, nil
 	}
-	vf, err := newFile(f, size, name)
+	f := o.osFile(name)
+	vf, err := newFile(f, o.size, name)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	vf.osFile = f
-	if flag&os.O_RDWR != 0 {
-		vf.w = f
-	}
-	return vf, nil
-}
-
-// openForReading opens a VHD read-only through a bare descriptor: asking a
-// VHD one question is dominated by system calls, so it makes as few as it can.
-func openForReading(name string) (*File, error) {
-	r, size, mode, err := openReadOnly(name)
-	if err != nil {
-		return nil, err
-	}
-	if mode.IsDir() {
-		r.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
-	}
-	vf, err := newFile(r, size, name)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	vf.closer = r
+	vf.w = f
+	vf.device = o.device
 	return vf, nil
 }
 

@@ -2,6 +2,7 @@ package vhd_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -278,7 +279,7 @@ func TestInteropVhdiinfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rf.SetParent(other, nil); err != nil {
+	if err := rf.SetParent(context.Background(), other, nil); err != nil {
 		t.Fatal(err)
 	}
 	rf.Close()
@@ -363,7 +364,7 @@ func TestInteropSetParent(t *testing.T) {
 			}
 			batBefore, _ := f.BAT()
 			batBefore = append([]uint32(nil), batBefore...)
-			if err := f.SetParent(np, nil); err != nil {
+			if err := f.SetParent(context.Background(), np, nil); err != nil {
 				t.Fatal(err)
 			}
 			batAfter, _ := f.BAT()

@@ -405,13 +405,7 @@ func (f *File) rewriteFooter() error {
 }
 
 // isRegular reports whether the file may be truncated (not a block device).
-func (f *File) isRegular() bool {
-	if f.osFile == nil {
-		return true
-	}
-	st, err := f.osFile.Stat()
-	return err == nil && st.Mode().IsRegular()
-}
+func (f *File) isRegular() bool { return !f.device }
 
 // SetHidden sets the footer's hidden flag to v and rewrites the footer (at
 // the end of the data, and at offset 0 of a dynamic disk). XenServer uses 1

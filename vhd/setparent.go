@@ -2,9 +2,9 @@ package vhd
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -90,7 +90,7 @@ var blktapCodes = [...]PlatformCode{PlatformMacX, PlatformW2ku, PlatformW2ru}
 // points to, and the virtual disk's data unchanged.
 //
 // f must be open for writing; opts may be nil.
-func (f *File) SetParent(parentPath string, opts *SetParentOptions) error {
+func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParentOptions) error {
 	if opts == nil {
 		opts = &SetParentOptions{}
 	}
@@ -277,8 +277,8 @@ func parentLink(childPath, parentPath string, raw bool, open func(string) (*File
 	if err != nil {
 		return l, err
 	}
-	if !st.Mode().IsRegular() && st.Mode()&os.ModeDevice == 0 {
-		return l, fmt.Errorf("%s is not a regular file or block device: %w", real, ErrFormat)
+	if !st.Mode().IsRegular() && (!raw || st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0) {
+		return l, notRegular(real, st.Mode(), raw)
 	}
 	if cst, err := os.Stat(childPath); err == nil && os.SameFile(cst, st) {
 		return l, ErrSameFile
@@ -327,14 +327,15 @@ func parentLink(childPath, parentPath string, raw bool, open func(string) (*File
 	return l, nil
 }
 
-// fileSize returns the size of a regular file or block device.
+// fileSize returns the size of a raw image: a regular file or block
+// device, opened without blocking.
 func fileSize(name string) (int64, error) {
-	fh, err := os.Open(name)
+	o, err := openFile(name, os.O_RDONLY, 0, true)
 	if err != nil {
 		return 0, err
 	}
-	defer fh.Close()
-	return fh.Seek(0, io.SeekEnd)
+	o.reader(name).Close()
+	return o.size, nil
 }
 
 // blockMove is a planned relocation of one data block.

@@ -348,7 +348,7 @@ func TestSetParent(t *testing.T) {
 				t.Fatal(err)
 			}
 			oldBAT = slices.Clone(oldBAT)
-			if err := f.SetParent(fx.newParent, &vhd.SetParentOptions{Raw: fx.raw}); err != nil {
+			if err := f.SetParent(context.Background(), fx.newParent, &vhd.SetParentOptions{Raw: fx.raw}); err != nil {
 				t.Fatalf("SetParent: %v", err)
 			}
 			inMem := readParentFields(t, f)
@@ -442,7 +442,7 @@ func TestSetParentRepeated(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := f.SetParent([]string{other, base}[i%2], nil); err != nil {
+				if err := f.SetParent(context.Background(), []string{other, base}[i%2], nil); err != nil {
 					t.Fatal(err)
 				}
 				sizes = append(sizes, f.FileSize())
@@ -475,7 +475,7 @@ func TestSetParentWindowsChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.SetParent(parent, nil); err != nil {
+	if err := f.SetParent(context.Background(), parent, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -533,7 +533,7 @@ func TestSetParentErrors(t *testing.T) {
 		}, base, false, false, vhd.ErrDisabled, "file"},
 		{"missing parent", nil, filepath.Join(dir, "nope.vhd"), false, false, fs.ErrNotExist, "parent"},
 		{"missing raw parent", nil, filepath.Join(dir, "nope.raw"), false, true, fs.ErrNotExist, "parent"},
-		{"parent is a directory", nil, dir, false, false, vhd.ErrFormat, "parent"},
+		{"parent is a directory", nil, dir, false, false, vhd.ErrNotRegular, "parent"},
 		{"parent not a VHD", nil, junk, false, false, vhd.ErrFormat, "parent"},
 		{"parent with null UUID", nil, nullUUID, false, false, vhd.ErrNullParentUUID, "parent"},
 		{"non-ASCII name", nil, nonASCII, false, false, vhd.ErrLocator, "parent name"},
@@ -564,7 +564,7 @@ func TestSetParentErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = f.SetParent(parent, &vhd.SetParentOptions{Raw: tc.raw})
+			err = f.SetParent(context.Background(), parent, &vhd.SetParentOptions{Raw: tc.raw})
 			f.Close()
 			if tc.wantErr == nil {
 				// The control case: the child is fine.
@@ -601,12 +601,12 @@ func TestSetParentNotByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := bytes.Clone(mem.b)
-	err = f.SetParent(base, nil)
+	err = f.SetParent(context.Background(), base, nil)
 	var pe *vhd.ParentError
 	if !errors.As(err, &pe) || pe.Field != "child path" || !bytes.Equal(before, mem.b) {
 		t.Errorf("SetParent without ChildPath: %v", err)
 	}
-	if err := f.SetParent(base, &vhd.SetParentOptions{ChildPath: c}); err != nil {
+	if err := f.SetParent(context.Background(), base, &vhd.SetParentOptions{ChildPath: c}); err != nil {
 		t.Errorf("SetParent with ChildPath: %v", err)
 	}
 }
@@ -715,7 +715,7 @@ func TestSetParentFaultInjection(t *testing.T) {
 					t.Fatal(err)
 				}
 				failed = f
-				return mem, f.SetParent(np, &vhd.SetParentOptions{ChildPath: child})
+				return mem, f.SetParent(context.Background(), np, &vhd.SetParentOptions{ChildPath: child})
 			}
 			header := func(b []byte) *vhd.Header {
 				f, err := vhd.New(bytes.NewReader(b), int64(len(b)))
@@ -802,7 +802,7 @@ func BenchmarkSetParent(b *testing.B) {
 	}
 	defer f.Close()
 	for i := 0; b.Loop(); i++ {
-		if err := f.SetParent([]string{other, base}[i%2], nil); err != nil {
+		if err := f.SetParent(context.Background(), []string{other, base}[i%2], nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -831,7 +831,7 @@ func TestSetParentThroughSymlink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.SetParent(other, nil); err != nil {
+	if err := f.SetParent(context.Background(), other, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := readParentFields(t, f)

@@ -33,7 +33,7 @@ func checkUsage(w io.Writer) {
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	var name string
 	var haveName, parents, stats bool
-	co := vhd.CheckOptions{Compat: true, Parents: newResolver()}
+	co := vhd.CheckOptions{Compat: true, Parents: newResolver(), BlockDevice: true}
 	opts, operands := getopt(args, "n:iItpbBsh", stderr)
 	for _, o := range opts {
 		switch {

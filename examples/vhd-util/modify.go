@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -59,7 +60,7 @@ func runModify(args []string, stdout, stderr io.Writer) int {
 	if f == nil {
 		return code
 	}
-	err := f.SetParent(parent, &vhd.SetParentOptions{Raw: raw})
+	err := f.SetParent(context.Background(), parent, &vhd.SetParentOptions{Raw: raw})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
