@@ -14,9 +14,6 @@ import (
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
-// Phase names what a [Progress] report is about.
-type Phase string
-
 // The phases of [Coalesce] and [CoalesceStep].
 const (
 	// PhaseCoalesce is the copy of the child's sectors into the parent.
@@ -27,22 +24,6 @@ const (
 	PhaseRemove Phase = "remove"
 )
 
-// Progress reports how far a coalesce has got. Done and Total count the
-// bytes of the sectors copied and to copy (512 per sector the child's
-// bitmaps hold); Total is known from the start of the copy and never
-// changes, and Done never decreases.
-type Progress struct {
-	// Phase is one of the Phase constants.
-	Phase Phase
-	// Name is the file being written (the parent), or, while relinking, the
-	// child being relinked.
-	Name string
-	// Done and Total are described above.
-	Done, Total int64
-	// Logical is the number of bytes of sector data copied so far.
-	Logical int64
-}
-
 // Errors of [Coalesce].
 var (
 	// ErrLargerThanParent reports a child whose virtual size is larger than
@@ -51,9 +32,6 @@ var (
 	ErrLargerThanParent = errors.New("chain: child larger than its parent")
 	// ErrLocked reports a parent another coalesce holds locked (flock).
 	ErrLocked = errors.New("chain: file locked by another coalesce")
-	// ErrNotAncestor reports a CoalesceOptions.Into that is not an ancestor
-	// of the child.
-	ErrNotAncestor = errors.New("chain: not an ancestor of the child")
 )
 
 // CoalesceOptions configure [Coalesce]. The zero value is confined mode
@@ -80,7 +58,10 @@ type CoalesceOptions struct {
 	// MaxDepth bounds the links walked to reach Into; 0 means
 	// DefaultMaxDepth.
 	MaxDepth int
-	// Progress, if not nil, is called after each block is written.
+	// Progress, if not nil, is called after each block is written, with
+	// Phase PhaseCoalesce, Name the parent, and Done and Total the bytes of
+	// the sectors copied so far and to copy in all (512 per sector), Total
+	// known from the first call on.
 	Progress func(Progress)
 	// Logger receives debug records about the plan and the copy; nil is
 	// silent.
@@ -182,7 +163,7 @@ func Coalesce(ctx context.Context, child string, opts *CoalesceOptions) (*Coales
 	if opts.Progress != nil {
 		total := result.Logical
 		c.progress = func(done int64) {
-			opts.Progress(Progress{Phase: PhaseCoalesce, Name: t.path, Done: done, Total: total, Logical: done})
+			opts.Progress(Progress{Phase: PhaseCoalesce, Name: t.path, Done: done, Total: total})
 		}
 		c.progress(0)
 	}
