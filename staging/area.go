@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Prefix begins the name of every staging area in an SR. The SR's storage
@@ -25,12 +26,12 @@ type area struct {
 	dir   string // the area
 	x     string // its extraction sub-directory
 	j     *journal
-	ops   FileOps
+	ops   fileOps
 	crash bool // a simulated crash: leave everything as it is
 }
 
 // openArea makes a staging area for op ("import" or "export") in sr.
-func openArea(sr, op string, ops FileOps) (*area, error) {
+func openArea(sr, op string, ops fileOps) (*area, error) {
 	fi, err := os.Stat(sr)
 	if err != nil {
 		return nil, newErr(op, sr, err)
@@ -86,4 +87,23 @@ func (a *area) sameDevice(op, dir string) error {
 		return newErr(op, dir, fmt.Errorf("%w: %s", ErrCrossDevice, a.sr))
 	}
 	return nil
+}
+
+// scrub rewrites err's text so that it names no path inside the area: the
+// pairs (old, new) first, then a file of the extraction directory by its
+// base name, the directory as "the image" and the area as "the staging
+// area". A top-level *Error stays on top. errors.Is and errors.As see the
+// original error.
+func (a *area) scrub(err error, pairs ...string) error {
+	if err == nil {
+		return nil
+	}
+	pairs = append(pairs, a.x+"/", "", a.x, "the image", a.dir, "the staging area")
+	repl := strings.NewReplacer(pairs...)
+	if se, ok := err.(*Error); ok {
+		se.Path = repl.Replace(se.Path)
+		se.Err = &renamed{err: se.Err, repl: repl}
+		return se
+	}
+	return &renamed{err: err, repl: repl}
 }

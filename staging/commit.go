@@ -14,7 +14,7 @@ import (
 // never replacing anything, under the caller's lock; any failure after the
 // first move removes what was moved.
 func (im *importer) commit(ctx context.Context) (err error) {
-	im.progress(Progress{Phase: "commit"})
+	im.phase(PhaseCommit, "")
 	if im.o.Lock != nil {
 		unlock, err := im.o.Lock(ctx)
 		if err != nil {
@@ -107,7 +107,7 @@ func (im *importer) rollback(cause error) error {
 
 // undoMoves removes, last first, the SR files named by moves that are still
 // the files moved (same device and inode). It returns the names removed.
-func undoMoves(ops FileOps, sr string, moves []journalMove) ([]string, error) {
+func undoMoves(ops fileOps, sr string, moves []journalMove) ([]string, error) {
 	var removed []string
 	for i := len(moves) - 1; i >= 0; i-- {
 		m := moves[i]

@@ -31,32 +31,46 @@
 //	swap.vhd                             ignored
 //	legacy and numbered names mixed      refused, ErrMixedNames
 //	any other .vhd beside another        refused, ErrUnknownName
-//	more than MaxDepth (30) VHDs         refused, ErrTooDeep
+//	more than MaxDepth (30) VHDs         refused, chain.ErrTooDeep
+//	no .vhd at all ("0.VHD", "disk.img") refused, ErrNoImages
 //
 // Everything outside the sequence is removed from the staging area before
 // relinking. In a migration directory the VHDs must be regular files with
 // a single hard link ([ErrNotRegular], [ErrHardLinked]): relinking writes in
 // place.
 //
+// Names are case-sensitive, as in nova's XenServer plugin. A refusal lists
+// the names the importer takes.
+//
 // UUIDs are given in sequence order, UUIDs[0] for the leaf; [FromStack]
-// converts the seed's uuid_stack, popped from its end. Too few, a
-// duplicate, or one that already names a file in the SR is a typed error
-// before anything is written to the SR; none given means fresh ones.
+// converts the plugin's uuid_stack, popped from its end. Too few, a
+// duplicate, the nil UUID, or one that already names a file in the SR is
+// a typed error before anything is written to the SR; none given means
+// fresh ones.
 //
 // # Import
 //
 // [Import] extracts a tar stream through the tarball package with the name
 // filter; [ImportDir] takes the sequence out of a filled migration
-// directory. Each file is renamed to <uuid>.vhd inside the area, the chain
-// is relinked by sequence with chain.Relink (the image's own locators name
-// files on the source host and are ignored), and the result is validated
-// in confined mode with chain.Validate, rooted at the area: the chain is
-// exactly the sequence (the parent of k is k+1, by device and inode), the
-// base is fixed or dynamic, the leaf is not hidden, blocks are 2 MiB, and
-// every link passes vhd.Check. Interior VHDs keep their hidden flag, or all
-// become hidden with ImportOptions.HideInterior. ImportOptions.BeforeCommit
-// then runs (Glance compares its checksum there) before anything touches
-// the SR.
+// directory. Each file is renamed to <uuid>.vhd inside the area.
+//
+// Then, before anything is written to any of them, every file must pass
+// vhd.Check with every rule (its parent rules run against the next file
+// of the sequence) and the chain's structural rules: the base is fixed or
+// dynamic and every other file differencing, blocks are 2 MiB, the leaf is
+// not hidden, no child is smaller than its parent. A crafted file refused
+// here never reaches SetParent, which could otherwise rewrite it into one
+// that passes, or move blocks and clear locator space its header claims
+// (gigabytes of writes from a few kilobytes of archive).
+//
+// Only then is the chain relinked by sequence with chain.Relink (the
+// image's own locators name files on the source host and are ignored),
+// and the result validated again in confined mode with chain.Validate,
+// rooted at the area: the chain is exactly the sequence (the parent of k
+// is k+1, by device and inode) and every link passes. Interior VHDs keep
+// their hidden flag, or all become hidden with ImportOptions.HideInterior.
+// ImportOptions.BeforeCommit then runs (Glance compares its checksum
+// there) before anything touches the SR.
 //
 // The commit moves the files into the SR base first and leaf last, each with
 // renameat2(RENAME_NOREPLACE) or, where the file system refuses the flag
@@ -68,7 +82,8 @@
 // fsynced before the first move. Any error after the first move removes,
 // last first, every recorded file that is still the one moved (same device
 // and inode), so the SR is as it was. The [Result] names the leaf and every
-// VHD and marshals to the seed's JSON, {"root": {"uuid": "..."}}.
+// VHD and marshals to the JSON of nova's XenServer plugin,
+// {"root": {"uuid": "..."}}, where "root" means the leaf.
 //
 // # The garbage collection window
 //
@@ -110,9 +125,12 @@
 //
 // # Errors and testing
 //
-// Errors are *[Error] values naming the operation and the file, wrapping
-// this package's sentinels (and those of the tarball, chain and vhd
-// packages where they apply). Every change to the file system goes
-// through a [FileOps], which tests replace to fail any step. The package
-// is Linux only: it relies on renameat2, flock and device/inode numbers.
+// Errors are *[Error] values naming the operation and the file (a staged
+// file by its name in the image, never by its path in the staging area),
+// wrapping this package's sentinels and, where a rule is theirs, those of
+// the tarball, chain and vhd packages, so that errors.Is(err,
+// chain.ErrHiddenLeaf) holds for a hidden leaf. Every change to the file
+// system goes through one internal layer, which the package's tests use to
+// fail and crash at every step. The package is Linux only: it relies on
+// renameat2, flock and device/inode numbers.
 package staging

@@ -3,80 +3,100 @@ package staging
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
-// Sentinel errors, wrapped in an *Error naming the operation and the file;
-// test them with errors.Is.
+// Sentinel errors, always wrapped in an *Error naming the operation and the
+// file (whose text begins "staging: "); test them with errors.Is. Where a
+// rule belongs to the chain or vhd package its sentinel is used instead
+// (chain.ErrHiddenLeaf, chain.ErrBlockSize, chain.ErrDifferencingBase,
+// chain.ErrTooDeep, ...), so that errors.Is matches across packages.
 var (
 	// ErrCrossDevice reports a directory that is not on the SR's filesystem,
 	// so that files cannot be linked or renamed into the SR.
-	ErrCrossDevice = errors.New("staging: not on the SR's filesystem")
+	ErrCrossDevice = errors.New("not on the SR's file system")
 	// ErrNoImages reports an archive or directory without any VHD.
-	ErrNoImages = errors.New("staging: no VHD in the image")
+	ErrNoImages = errors.New("no VHD in the image")
 	// ErrUnknownName reports a .vhd name outside the naming rules.
-	ErrUnknownName = errors.New("staging: unknown VHD name")
+	ErrUnknownName = errors.New("VHD name outside the naming rules")
 	// ErrMixedNames reports legacy names (snap.vhd, image.vhd, base.vhd)
 	// mixed with numbered ones.
-	ErrMixedNames = errors.New("staging: legacy and numbered VHD names mixed")
+	ErrMixedNames = errors.New("legacy and numbered VHD names mixed")
 	// ErrGap reports numbered names that are not exactly 0.vhd..(n-1).vhd.
-	ErrGap = errors.New("staging: VHD sequence has a gap")
-	// ErrTooDeep reports a sequence longer than the chain depth limit.
-	ErrTooDeep = errors.New("staging: VHD sequence deeper than the limit")
+	ErrGap = errors.New("VHD sequence has a gap")
 	// ErrTooFewUUIDs reports fewer UUIDs than VHDs to import.
-	ErrTooFewUUIDs = errors.New("staging: too few UUIDs")
+	ErrTooFewUUIDs = errors.New("too few UUIDs")
 	// ErrDuplicateUUID reports a UUID given twice.
-	ErrDuplicateUUID = errors.New("staging: duplicate UUID")
+	ErrDuplicateUUID = errors.New("duplicate UUID")
+	// ErrNilUUID reports the nil UUID 00000000-0000-0000-0000-000000000000,
+	// which cannot name a VDI.
+	ErrNilUUID = errors.New("the nil UUID cannot name a VDI")
 	// ErrUUIDExists reports a UUID that already names a file in the SR.
-	ErrUUIDExists = errors.New("staging: UUID already in the SR")
+	ErrUUIDExists = errors.New("UUID already names a file in the SR")
 	// ErrNotRegular reports a symbolic link, device, directory or other
 	// non-regular file where a VHD was expected.
-	ErrNotRegular = errors.New("staging: not a regular file")
+	ErrNotRegular = errors.New("not a regular file")
 	// ErrHardLinked reports a file with more than one hard link in a
 	// migration directory: relinking writes in place and would change the
 	// other names too.
-	ErrHardLinked = errors.New("staging: file has more than one hard link")
-	// ErrInvalidChain reports a chain that failed validation; the *Error
-	// also wraps the chain package's errors.
-	ErrInvalidChain = errors.New("staging: invalid VHD chain")
-	// ErrHiddenLeaf reports a leaf VHD marked hidden: the SR's garbage
-	// collector would delete it.
-	ErrHiddenLeaf = errors.New("staging: leaf VHD is hidden")
-	// ErrBlockSize reports a VHD whose block size is not 2 MiB.
-	ErrBlockSize = errors.New("staging: block size is not 2 MiB")
-	// ErrDifferencingBase reports a base (last VHD of the sequence) that is
-	// a differencing disk.
-	ErrDifferencingBase = errors.New("staging: base VHD is a differencing disk")
+	ErrHardLinked = errors.New("file has more than one hard link")
+	// ErrInvalidChain reports an image whose VHDs fail vhd.Check or do not
+	// form the chain the sequence says; the *Error also wraps the vhd and
+	// chain packages' errors.
+	ErrInvalidChain = errors.New("invalid VHD chain")
 	// ErrChanged reports, from Export, a source file whose size, ctime or
 	// footer changed while it was streamed.
-	ErrChanged = errors.New("staging: file changed while being exported")
+	ErrChanged = errors.New("file changed while being exported")
 	// ErrJournal reports a journal that cannot be read or written.
-	ErrJournal = errors.New("staging: bad journal")
+	ErrJournal = errors.New("bad journal")
 	// ErrBusy reports an operation on a staging area another process holds.
-	ErrBusy = errors.New("staging: staging area in use")
+	ErrBusy = errors.New("staging area in use")
 )
 
-// errCrash is returned by a test FileOps to simulate a crash at a step: the
+// errCrash is returned by a test fileOps to simulate a crash at a step: the
 // operation stops at once, without rollback or cleanup, as if the process
 // had died there (its journal lock is released, as the kernel would).
-var errCrash = errors.New("staging: simulated crash")
+var errCrash = errors.New("simulated crash")
 
 // Error is the error type of this package: what was being done, to which
 // file, and why.
 type Error struct {
-	Op   string // "extract", "name", "uuid", "relink", "validate", "move", "export", ...
-	Path string // the file or directory concerned, or ""
-	Err  error  // the cause, often one of this package's sentinels
+	// Op is what was being done: "extract", "name", "uuid", "check",
+	// "relink", "validate", "move", "export", "recover", ...
+	Op string
+	// Path is the file or directory concerned, or "". A file in a staging
+	// area is named as the image named it ("0.vhd"), never by its
+	// temporary path.
+	Path string
+	// Err is the cause, often one of this package's sentinels.
+	Err error
 }
 
-// Error returns "staging: OP PATH: ERR".
+// Error returns "staging: OP PATH: ERR", with the "staging: " of a nested
+// error of this package dropped so the prefix appears once.
 func (e *Error) Error() string {
-	if e.Path == "" {
-		return fmt.Sprintf("staging: %s: %v", e.Op, e.Err)
+	msg := "<nil>"
+	if e.Err != nil {
+		msg = strings.TrimPrefix(e.Err.Error(), "staging: ")
 	}
-	return fmt.Sprintf("staging: %s %s: %v", e.Op, e.Path, e.Err)
+	if e.Path == "" {
+		return fmt.Sprintf("staging: %s: %s", e.Op, msg)
+	}
+	return fmt.Sprintf("staging: %s %s: %s", e.Op, e.Path, msg)
 }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 func newErr(op, path string, err error) *Error { return &Error{Op: op, Path: path, Err: err} }
+
+// renamed is an error whose text names files by the names the user knows:
+// every occurrence of a staging path is replaced. errors.Is and errors.As
+// see the original error.
+type renamed struct {
+	err  error
+	repl *strings.Replacer
+}
+
+func (r *renamed) Error() string { return r.repl.Replace(r.err.Error()) }
+func (r *renamed) Unwrap() error { return r.err }

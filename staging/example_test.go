@@ -23,7 +23,7 @@ func ExampleSequence() {
 	fmt.Println(err)
 	// Output:
 	// [snap.vhd image.vhd base.vhd] <nil>
-	// staging: name 1.vhd: staging: VHD sequence has a gap: missing, highest is 2.vhd
+	// staging: name 1.vhd: VHD sequence has a gap: missing, highest is 2.vhd
 }
 
 func ExampleFromStack() {
@@ -31,7 +31,7 @@ func ExampleFromStack() {
 		vhdtest.UUID("00000000-0000-4000-8000-000000000001"),
 		vhdtest.UUID("00000000-0000-4000-8000-000000000002"),
 	}
-	// The seed popped from the end: 0.vhd got the last UUID.
+	// nova's XenServer plugin popped from the end: 0.vhd got the last UUID.
 	fmt.Println(staging.FromStack(stack))
 	// Output: [00000000-0000-4000-8000-000000000002 00000000-0000-4000-8000-000000000001]
 }

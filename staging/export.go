@@ -20,7 +20,8 @@ import (
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
-// Export writes the VDIs named by uuids (leaf first, the seed's vdi_uuids)
+// Export writes the VDIs named by uuids (leaf first, as the vdi_uuids of
+// nova's XenServer plugin)
 // from the SR directory sr to w as a gzip-compressed tar archive of
 // 0.vhd, 1.vhd, ... With ExportOptions.Chain, uuids holds only the leaf and
 // the chain is walked inside the SR; without it the list must be exactly
@@ -41,8 +42,8 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = DefaultMaxDepth
 	}
-	if o.Ops == nil {
-		o.Ops = OSFileOps{}
+	if o.ops == nil {
+		o.ops = osFileOps{}
 	}
 	log := logger(o.Logger)
 	sr = filepath.Clean(sr)
@@ -68,7 +69,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 		return nil, newErr("export", filepath.Join(sr, vhdName(uuids[0])),
 			fmt.Errorf("%w: the list %v is not the leaf's chain in the SR %v", ErrInvalidChain, uuids, walked))
 	}
-	a, err := openArea(sr, "export", o.Ops)
+	a, err := openArea(sr, "export", o.ops)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +77,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 		if errors.Is(err, errCrash) {
 			a.crash = true
 		}
+		err = a.scrub(err)
 		if cerr := a.close(); cerr != nil {
 			log.Warn("staging: removing staging area", "dir", a.dir, "err", cerr)
 		}
@@ -95,7 +97,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 		if !fi.Mode().IsRegular() {
 			return nil, newErr("export", src, fmt.Errorf("%w: mode %v", ErrNotRegular, fi.Mode()))
 		}
-		if err := o.Ops.Link(src, dst); err != nil {
+		if err := o.ops.Link(src, dst); err != nil {
 			return nil, newErr("export", src, err)
 		}
 		s, err := takeSnapshot(src, dst)
@@ -107,10 +109,10 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 		}
 		snaps = append(snaps, s)
 		names = append(names, name)
-		res.VDIs = append(res.VDIs, VDI{UUID: u, Path: src, Source: name, Size: s.size, Type: s.typ, Hidden: s.hidden})
+		res.VDIs = append(res.VDIs, VDI{UUID: u, Path: src, Source: name, FileSize: s.size, Type: s.typ, Hidden: s.hidden})
 	}
-	if err := o.Ops.Checkpoint("linked"); err != nil {
-		return nil, newErr("export", a.x, err)
+	if err := o.ops.Checkpoint("linked"); err != nil {
+		return nil, newErr("export", "", err)
 	}
 	pr, err := tarball.Pack(ctx, w, a.x, &tarball.PackOptions{
 		Files:       names,
@@ -118,7 +120,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 		Concurrency: o.Concurrency,
 		Progress: func(p tarball.Progress) {
 			if o.Progress != nil {
-				o.Progress(Progress{Phase: "pack", Entry: p.Name, Done: p.Done, Total: p.Total, Compressed: p.Compressed})
+				o.Progress(Progress{Phase: PhasePack, Name: p.Name, Done: p.Done, Total: p.Total, Logical: p.Logical, Compressed: p.Compressed})
 			}
 		},
 		BeforeFinish: func() error {
@@ -127,7 +129,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 					return err
 				}
 			}
-			return o.Ops.Checkpoint("streamed")
+			return o.ops.Checkpoint("streamed")
 		},
 		Logger: o.Logger,
 	})
@@ -141,8 +143,8 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 		}
 		return nil, newErr("export", sr, err)
 	}
-	res.BytesIn, res.BytesOut = pr.Logical, pr.Compressed
-	log.Info("staging: exported", "sr", sr, "vhds", len(res.VDIs), "in", res.BytesIn, "out", res.BytesOut)
+	res.Logical, res.Compressed = pr.Logical, pr.Compressed
+	log.Info("staging: exported", "sr", sr, "vhds", len(res.VDIs), "logical", res.Logical, "compressed", res.Compressed)
 	return res, nil
 }
 

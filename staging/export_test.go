@@ -50,7 +50,7 @@ func TestExportRoundTrip(t *testing.T) {
 		chain bool
 	}{
 		{"listed", uuidsOf(res), false},
-		{"walked", []vhd.UUID{res.Root.UUID}, true},
+		{"walked", []vhd.UUID{res.Leaf.UUID}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := srState(t, sr)
@@ -122,7 +122,7 @@ func TestExportChanged(t *testing.T) {
 			var buf bytes.Buffer
 			_, err := Export(context.Background(), &buf, sr, uuidsOf(res), &ExportOptions{
 				Progress: func(p Progress) {
-					if !changed && p.Entry == "1.vhd" {
+					if !changed && p.Name == "1.vhd" {
 						changed = true
 						tc.change(t, target)
 					}
@@ -151,12 +151,12 @@ func TestExportRefused(t *testing.T) {
 		want  error
 	}{
 		{"none", nil, ExportOptions{}, ErrNoImages},
-		{"duplicate", []vhd.UUID{res.Root.UUID, res.Root.UUID}, ExportOptions{}, ErrDuplicateUUID},
+		{"duplicate", []vhd.UUID{res.Leaf.UUID, res.Leaf.UUID}, ExportOptions{}, ErrDuplicateUUID},
 		{"missing", []vhd.UUID{vhd.NewUUID()}, ExportOptions{}, os.ErrNotExist},
 		{"symlink", []vhd.UUID{vhdtest.UUID("9d7e5c4e-1111-4222-8333-944455556666")}, ExportOptions{}, ErrNotRegular},
-		{"too deep", []vhd.UUID{res.Root.UUID}, ExportOptions{Chain: true, MaxDepth: 2}, ErrInvalidChain},
+		{"too deep", []vhd.UUID{res.Leaf.UUID}, ExportOptions{Chain: true, MaxDepth: 2}, ErrInvalidChain},
 		{"wrong order", []vhd.UUID{res.VDIs[0].UUID, res.VDIs[2].UUID, res.VDIs[1].UUID}, ExportOptions{}, ErrInvalidChain},
-		{"leaf only without Chain", []vhd.UUID{res.Root.UUID}, ExportOptions{}, ErrInvalidChain},
+		{"leaf only without Chain", []vhd.UUID{res.Leaf.UUID}, ExportOptions{}, ErrInvalidChain},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := srState(t, sr)

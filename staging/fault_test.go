@@ -31,7 +31,7 @@ func TestImportFaults(t *testing.T) {
 		t.Run(fmt.Sprintf("fallback=%v", noReplace), func(t *testing.T) {
 			// A clean run counts the steps.
 			probe := &faultOps{noReplace: noReplace}
-			if _, err := Import(context.Background(), bytes.NewReader(data), newSR(t), &ImportOptions{Ops: probe}); err != nil {
+			if _, err := Import(context.Background(), bytes.NewReader(data), newSR(t), &ImportOptions{ops: probe}); err != nil {
 				t.Fatalf("clean import: %v", err)
 			}
 			steps := probe.trace
@@ -75,7 +75,7 @@ func faultRun(t *testing.T, data []byte, want string, noReplace bool, at int, af
 	if crash {
 		ops.err = errCrash
 	}
-	res, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{Ops: ops})
+	res, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{ops: ops})
 	if err == nil {
 		t.Fatalf("import succeeded despite a failure at step %d (%s)", at, ops.trace[at-1])
 	}
@@ -145,7 +145,7 @@ func TestImportDirFaults(t *testing.T) {
 		return d
 	}
 	probe := &faultOps{}
-	if _, err := ImportDir(context.Background(), build(t), newSR(t), &ImportOptions{Ops: probe}); err != nil {
+	if _, err := ImportDir(context.Background(), build(t), newSR(t), &ImportOptions{ops: probe}); err != nil {
 		t.Fatalf("clean import: %v", err)
 	}
 	steps := probe.trace
@@ -161,7 +161,7 @@ func TestImportDirFaults(t *testing.T) {
 				if crash {
 					ops.err = errCrash
 				}
-				_, err := ImportDir(context.Background(), build(t), sr, &ImportOptions{Ops: ops})
+				_, err := ImportDir(context.Background(), build(t), sr, &ImportOptions{ops: ops})
 				if !errors.Is(err, ops.err) {
 					t.Fatalf("err = %v, want %v", err, ops.err)
 				}
@@ -193,7 +193,7 @@ func TestImportDirFaults(t *testing.T) {
 func TestImportRollbackFails(t *testing.T) {
 	data := tarGz(t, imageDir(t, 3, nil))
 	probe := &faultOps{}
-	if _, err := Import(context.Background(), bytes.NewReader(data), newSR(t), &ImportOptions{Ops: probe}); err != nil {
+	if _, err := Import(context.Background(), bytes.NewReader(data), newSR(t), &ImportOptions{ops: probe}); err != nil {
 		t.Fatal(err)
 	}
 	// Fail the leaf's move (the last move) ...
@@ -210,7 +210,7 @@ func TestImportRollbackFails(t *testing.T) {
 			sr := newSR(t)
 			before := srState(t, sr)
 			ops := &faultOps{failAt: leafMove, failAlso: leafMove + k, err: errInjected}
-			_, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{Ops: ops})
+			_, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{ops: ops})
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("err = %v", err)
 			}

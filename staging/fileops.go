@@ -6,12 +6,12 @@ import (
 	"syscall"
 )
 
-// FileOps is the layer through which every change staging makes to the
+// fileOps is the layer through which every change staging makes to the
 // file system passes: renames, links, removals, fsyncs, and named
 // checkpoints between steps. The default, used when an options struct
-// leaves it nil, is [OSFileOps]. Tests wrap it to inject failures at any
-// step; callers normally leave it alone.
-type FileOps interface {
+// leaves it nil, is osFileOps. The package's fault tests wrap it to inject
+// failures at any step.
+type fileOps interface {
 	// Rename renames oldpath to newpath inside a staging area; it may
 	// replace newpath.
 	Rename(oldpath, newpath string) error
@@ -32,20 +32,20 @@ type FileOps interface {
 	Checkpoint(point string) error
 }
 
-// OSFileOps is the FileOps that performs the operations on the file system.
-type OSFileOps struct{}
+// osFileOps is the fileOps that performs the operations on the file system.
+type osFileOps struct{}
 
 // Rename calls os.Rename.
-func (OSFileOps) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+func (osFileOps) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
 
 // Link calls os.Link.
-func (OSFileOps) Link(oldpath, newpath string) error { return os.Link(oldpath, newpath) }
+func (osFileOps) Link(oldpath, newpath string) error { return os.Link(oldpath, newpath) }
 
 // Remove calls os.Remove.
-func (OSFileOps) Remove(path string) error { return os.Remove(path) }
+func (osFileOps) Remove(path string) error { return os.Remove(path) }
 
 // Sync opens path read-only and fsyncs it.
-func (OSFileOps) Sync(path string) error {
+func (osFileOps) Sync(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -55,7 +55,7 @@ func (OSFileOps) Sync(path string) error {
 }
 
 // Checkpoint does nothing.
-func (OSFileOps) Checkpoint(string) error { return nil }
+func (osFileOps) Checkpoint(string) error { return nil }
 
 // noReplaceUnsupported reports whether err from RenameNoReplace means the
 // file system does not support the flag (NFS answers EINVAL).
@@ -66,7 +66,7 @@ func noReplaceUnsupported(err error) bool {
 // moveNoReplace moves oldpath to newpath without ever replacing newpath:
 // renameat2(RENAME_NOREPLACE) or, where refused, link then unlink. It
 // reports whether the fallback was used.
-func moveNoReplace(ops FileOps, oldpath, newpath string) (fallback bool, err error) {
+func moveNoReplace(ops fileOps, oldpath, newpath string) (fallback bool, err error) {
 	err = ops.RenameNoReplace(oldpath, newpath)
 	if err == nil || !noReplaceUnsupported(err) {
 		return false, err

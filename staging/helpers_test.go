@@ -161,11 +161,11 @@ func stagingLeft(t testing.TB, sr string) []string {
 	return m
 }
 
-// faultOps wraps OSFileOps and fails the n-th operation (counting from 1),
+// faultOps wraps osFileOps and fails the n-th operation (counting from 1),
 // before or after performing it, with err. With noReplace set it answers
 // RenameNoReplace with EINVAL as NFS does.
 type faultOps struct {
-	OSFileOps
+	osFileOps
 	mu         sync.Mutex
 	calls      int
 	failAt     int
@@ -203,7 +203,7 @@ func short(p string) string {
 }
 
 func (f *faultOps) Rename(a, b string) error {
-	return f.step("rename "+short(a)+" "+short(b), func() error { return f.OSFileOps.Rename(a, b) })
+	return f.step("rename "+short(a)+" "+short(b), func() error { return f.osFileOps.Rename(a, b) })
 }
 
 func (f *faultOps) RenameNoReplace(a, b string) error {
@@ -214,16 +214,16 @@ func (f *faultOps) RenameNoReplace(a, b string) error {
 		if f.noReplace {
 			return &os.LinkError{Op: "renameat2", Old: a, New: b, Err: syscall.EINVAL}
 		}
-		return f.OSFileOps.RenameNoReplace(a, b)
+		return f.osFileOps.RenameNoReplace(a, b)
 	})
 }
 
 func (f *faultOps) Link(a, b string) error {
-	return f.step("link "+short(b), func() error { return f.OSFileOps.Link(a, b) })
+	return f.step("link "+short(b), func() error { return f.osFileOps.Link(a, b) })
 }
 
 func (f *faultOps) Remove(p string) error {
-	return f.step("remove "+short(p), func() error { return f.OSFileOps.Remove(p) })
+	return f.step("remove "+short(p), func() error { return f.osFileOps.Remove(p) })
 }
 
 // Sync counts as a step but does not flush: what is tested is the logic

@@ -14,17 +14,18 @@ import (
 	"slices"
 
 	"github.com/vhdkit/vhdkit/tarball"
-	"github.com/vhdkit/vhdkit/vhd"
 )
 
 // errSkip makes tarball.Unpack read and discard an entry.
 var errSkip = tarball.ErrSkip
 
 // Import extracts the gzip-compressed tar archive read from r into a new
-// staging area in the SR directory sr, relinks and validates the chain it
-// holds, and moves it into the SR, all or nothing (see the package
-// documentation). On success the SR holds one new <uuid>.vhd per VHD of the
-// image; on any error it is as it was.
+// staging area in the SR directory sr, checks every VHD it holds, relinks
+// and validates the chain, and moves it into the SR, all or nothing (see
+// the package documentation). On success the SR holds one new <uuid>.vhd
+// per VHD of the image; on any error it is as it was. To hash the archive
+// as it is read (Glance's MD5), pass an io.TeeReader; Progress.Total is
+// known only when r is a regular *os.File.
 func Import(ctx context.Context, r io.Reader, sr string, opts *ImportOptions) (*Result, error) {
 	im, err := newImporter(sr, opts)
 	if err != nil {
@@ -55,16 +56,22 @@ func ImportDir(ctx context.Context, dir, sr string, opts *ImportOptions) (*Resul
 type importer struct {
 	o     ImportOptions
 	sr    string
-	ops   FileOps
+	ops   fileOps
 	log   *slog.Logger
 	sync  bool
 	a     *area
 	res   *Result
 	moves []journalMove // every move recorded in the journal, base first
+	// done and total are the Progress counts so far: every phase after the
+	// extraction reports them again.
+	done, total int64
 	// staged files, leaf first: their names in the extraction directory
 	// and their device and inode numbers.
 	staged []string
 	ids    []fileID
+	// skipped lists entries of the image that are not VHDs, for a refusal
+	// of an image without any.
+	skipped []string
 }
 
 func newImporter(sr string, opts *ImportOptions) (*importer, error) {
@@ -75,9 +82,9 @@ func newImporter(sr string, opts *ImportOptions) (*importer, error) {
 	if im.o.MaxDepth <= 0 {
 		im.o.MaxDepth = DefaultMaxDepth
 	}
-	im.ops = im.o.Ops
+	im.ops = im.o.ops
 	if im.ops == nil {
-		im.ops = OSFileOps{}
+		im.ops = osFileOps{}
 	}
 	im.log = logger(im.o.Logger)
 	im.sync = !im.o.NoSync
@@ -93,6 +100,12 @@ func (im *importer) progress(p Progress) {
 	}
 }
 
+// phase reports the start of a phase, or of its work on one file.
+func (im *importer) phase(ph Phase, name string) {
+	im.progress(Progress{Phase: ph, Name: name, Done: im.done, Total: im.total,
+		Logical: im.res.Logical, Compressed: im.res.Compressed})
+}
+
 // run makes the staging area, fills it with fill, and takes the image from
 // there into the SR.
 func (im *importer) run(ctx context.Context, fill func() ([]string, error)) (res *Result, err error) {
@@ -105,6 +118,7 @@ func (im *importer) run(ctx context.Context, fill func() ([]string, error)) (res
 		if errors.Is(err, errCrash) {
 			im.a.crash = true
 		}
+		err = im.scrub(err)
 		if cerr := im.a.close(); cerr != nil {
 			im.log.Warn("staging: removing staging area", "dir", im.a.dir, "err", cerr)
 		}
@@ -117,9 +131,14 @@ func (im *importer) run(ctx context.Context, fill func() ([]string, error)) (res
 		return nil, err
 	}
 	if err := im.ops.Checkpoint("extracted"); err != nil {
-		return nil, newErr("extract", im.a.x, err)
+		return nil, newErr("extract", "", err)
 	}
 	if err := im.stage(ctx, names); err != nil {
+		return nil, err
+	}
+	// Nothing has been written to a staged file yet, and nothing will be
+	// unless every one of them passes.
+	if err := im.check(ctx); err != nil {
 		return nil, err
 	}
 	if err := im.relink(ctx); err != nil {
@@ -130,7 +149,7 @@ func (im *importer) run(ctx context.Context, fill func() ([]string, error)) (res
 	}
 	if im.o.BeforeCommit != nil {
 		if err := im.o.BeforeCommit(ctx, im.res); err != nil {
-			return nil, newErr("before commit", im.a.dir, err)
+			return nil, newErr("before commit", "", err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -139,21 +158,21 @@ func (im *importer) run(ctx context.Context, fill func() ([]string, error)) (res
 	if err := im.commit(ctx); err != nil {
 		return nil, err
 	}
-	im.log.Info("staging: imported", "sr", im.sr, "leaf", im.res.Root.UUID, "vhds", len(im.res.VDIs))
+	im.log.Info("staging: imported", "sr", im.sr, "leaf", im.res.Leaf.UUID, "vhds", len(im.res.VDIs))
 	return im.res, nil
 }
 
 // syncOps returns the file operations the journal uses: with NoSync its
 // fsyncs are skipped.
-func (im *importer) syncOps() FileOps {
+func (im *importer) syncOps() fileOps {
 	if im.sync {
 		return im.ops
 	}
 	return noSyncOps{im.ops}
 }
 
-// noSyncOps is a FileOps whose Sync does nothing.
-type noSyncOps struct{ FileOps }
+// noSyncOps is a fileOps whose Sync does nothing.
+type noSyncOps struct{ fileOps }
 
 // Sync does nothing.
 func (noSyncOps) Sync(string) error { return nil }
@@ -162,34 +181,33 @@ func (noSyncOps) Sync(string) error { return nil }
 // names written.
 func (im *importer) extract(ctx context.Context, r io.Reader) ([]string, error) {
 	filter := &nameFilter{maxDepth: im.o.MaxDepth}
-	if im.o.RawHook != nil {
-		r = io.TeeReader(r, hookWriter(im.o.RawHook))
-	}
 	res, err := tarball.Unpack(ctx, r, im.a.x, &tarball.UnpackOptions{
 		Filter:       filter.check,
 		MaxFileSize:  im.o.MaxFileSize,
 		MaxTotalSize: im.o.MaxTotalSize,
 		Sync:         im.sync,
 		Progress: func(p tarball.Progress) {
-			im.progress(Progress{Phase: "extract", Entry: p.Name, Done: p.Logical, Compressed: p.Compressed})
+			im.done, im.total = max(im.done, p.Done), p.Total
+			im.progress(Progress{Phase: PhaseExtract, Name: p.Name, Done: im.done, Total: im.total,
+				Logical: p.Logical, Compressed: p.Compressed})
 		},
 		Logger: im.o.Logger,
 	})
 	if err != nil {
-		return nil, newErr("extract", im.a.x, err)
+		var se *Error
+		if errors.As(err, &se) {
+			return nil, se // the name filter's refusal
+		}
+		return nil, newErr("extract", "", err)
 	}
 	im.res.Compressed, im.res.Logical = res.Compressed, res.Logical
 	names := make([]string, len(res.Files))
 	for i, f := range res.Files {
 		names[i] = f.Name
 	}
+	im.skipped = filter.skipped
 	return names, nil
 }
-
-// hookWriter shows what is written to it to a RawHook.
-type hookWriter func([]byte)
-
-func (h hookWriter) Write(p []byte) (int, error) { h(p); return len(p), nil }
 
 // checkDir checks, before anything changes, that a migration directory is
 // on the SR's file system and holds a valid sequence of regular files with
@@ -213,13 +231,15 @@ func (im *importer) checkDir(dir string) ([]string, error) {
 	if err != nil {
 		return nil, newErr("import", dir, err)
 	}
-	var names []string
+	var names, skipped []string
 	for _, e := range entries {
 		if Wanted(e.Name()) {
 			names = append(names, e.Name())
+		} else if len(skipped) < maxSkipped {
+			skipped = append(skipped, e.Name())
 		}
 	}
-	seq, err := Sequence(names, im.o.MaxDepth)
+	seq, err := sequence(names, skipped, im.o.MaxDepth)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +298,7 @@ func (im *importer) adopt(dir string, seq []string) ([]string, error) {
 // extraction directory, picks the UUIDs and renames each file to
 // <uuid>.vhd.
 func (im *importer) stage(ctx context.Context, names []string) error {
-	seq, err := Sequence(names, im.o.MaxDepth)
+	seq, err := sequence(names, im.skipped, im.o.MaxDepth)
 	if err != nil {
 		return err
 	}
@@ -301,21 +321,21 @@ func (im *importer) stage(ctx context.Context, names []string) error {
 		from, to := filepath.Join(im.a.x, src), filepath.Join(im.a.x, name)
 		if src != name {
 			if err := im.ops.Rename(from, to); err != nil {
-				return newErr("rename", from, err)
+				return newErr("rename", src, err)
 			}
 		}
 		id, fi, err := lstatID(to)
 		if err != nil {
-			return newErr("rename", to, err)
+			return newErr("rename", src, err)
 		}
 		if !fi.Mode().IsRegular() || nlink(fi) != 1 {
-			return newErr("stage", to, ErrNotRegular)
+			return newErr("stage", src, ErrNotRegular)
 		}
 		im.staged = append(im.staged, name)
 		im.ids = append(im.ids, id)
-		im.res.VDIs = append(im.res.VDIs, VDI{UUID: uuids[k], Path: filepath.Join(im.sr, name), Source: src, Size: fi.Size()})
+		im.res.VDIs = append(im.res.VDIs, VDI{UUID: uuids[k], Path: filepath.Join(im.sr, name), Source: src, FileSize: fi.Size()})
 	}
-	im.res.Root = im.res.VDIs[0]
+	im.res.Leaf = im.res.VDIs[0]
 	return ctx.Err()
 }
 
@@ -323,7 +343,7 @@ func (im *importer) stage(ctx context.Context, names []string) error {
 func (im *importer) sweep(seq []string) error {
 	entries, err := os.ReadDir(im.a.x)
 	if err != nil {
-		return newErr("stage", im.a.x, err)
+		return newErr("stage", "", err)
 	}
 	for _, e := range entries {
 		if slices.Contains(seq, e.Name()) {
@@ -331,7 +351,7 @@ func (im *importer) sweep(seq []string) error {
 		}
 		p := filepath.Join(im.a.x, e.Name())
 		if err := im.ops.Remove(p); err != nil {
-			return newErr("stage", p, err)
+			return newErr("stage", e.Name(), err)
 		}
 	}
 	return nil
@@ -355,36 +375,18 @@ func (im *importer) checkFree(names []string) error {
 // stagedPath returns the path of staged file k in the extraction directory.
 func (im *importer) stagedPath(k int) string { return filepath.Join(im.a.x, im.staged[k]) }
 
-// precheck refuses, before anything is written, what relinking cannot fix:
-// a differencing base, a child that is not differencing, a block size other
-// than 2 MiB.
-func (im *importer) precheck() error {
-	n := len(im.staged)
-	for k := range n {
-		p := im.stagedPath(k)
-		f, err := vhd.Open(p)
-		if err != nil {
-			return newErr("validate", p, fmt.Errorf("%w: %w", ErrInvalidChain, err))
-		}
-		typ, bs := f.DiskType(), f.BlockSize()
-		hidden, herr := f.Hidden()
-		f.Close()
-		if herr != nil {
-			return newErr("validate", p, fmt.Errorf("%w: %w", ErrInvalidChain, herr))
-		}
-		im.res.VDIs[k].Type = typ
-		im.res.VDIs[k].Hidden = hidden != 0
-		switch {
-		case k == n-1 && typ == vhd.DiskDifferencing:
-			return newErr("validate", p, ErrDifferencingBase)
-		case k < n-1 && typ != vhd.DiskDifferencing:
-			return newErr("validate", p, fmt.Errorf("%w: %s is %v but has a parent in the sequence", ErrInvalidChain, im.res.VDIs[k].Source, typ))
-		case typ != vhd.DiskFixed && bs != vhd.DefaultBlockSize:
-			return newErr("validate", p, fmt.Errorf("%w: %d bytes", ErrBlockSize, bs))
-		case k == 0 && hidden != 0:
-			return newErr("validate", p, ErrHiddenLeaf)
-		}
+// source returns the name staged file k had in the image ("0.vhd").
+func (im *importer) source(k int) string { return im.res.VDIs[k].Source }
+
+// scrub makes err name files as the user knows them: a staged file by its
+// name in the image, the staging area as such, never by temporary paths.
+func (im *importer) scrub(err error) error {
+	if err == nil || im.a == nil {
+		return err
 	}
-	im.res.Root = im.res.VDIs[0]
-	return nil
+	var pairs []string
+	for k := range im.staged {
+		pairs = append(pairs, im.stagedPath(k), im.source(k))
+	}
+	return im.a.scrub(err, pairs...)
 }

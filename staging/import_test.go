@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -46,7 +47,7 @@ func checkImported(t *testing.T, sr string, before map[string]fileState, res *Re
 			t.Errorf("SR file %s changed (-before +after):\n%s", name, diff)
 		}
 	}
-	leaf := filepath.Join(sr, res.Root.UUID.String()+".vhd")
+	leaf := filepath.Join(sr, res.Leaf.UUID.String()+".vhd")
 	c, err := validateChain(context.Background(), leaf, sr, 0)
 	if err != nil {
 		t.Fatalf("imported chain does not validate: %v", err)
@@ -112,7 +113,7 @@ func TestImportGNUTar(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Import: %v", err)
 			}
-			if res.Root.UUID != uuids[0] || len(res.VDIs) != 3 || res.VDIs[2].UUID != uuids[2] {
+			if res.Leaf.UUID != uuids[0] || len(res.VDIs) != 3 || res.VDIs[2].UUID != uuids[2] {
 				t.Errorf("result UUIDs %v, want the first three of %v", res.VDIs, uuids)
 			}
 			checkImported(t, sr, before, res, want, tc.wantHidden)
@@ -153,7 +154,7 @@ func TestImportQemuBase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Import: %v", err)
 	}
-	if res.Root.UUID != stack[3] || res.VDIs[1].UUID != stack[2] || res.VDIs[2].UUID != stack[1] {
+	if res.Leaf.UUID != stack[3] || res.VDIs[1].UUID != stack[2] || res.VDIs[2].UUID != stack[1] {
 		t.Errorf("UUIDs not popped from the stack's end: %+v", res.VDIs)
 	}
 	if diff := cmp.Diff([]string{"snap.vhd", "image.vhd", "base.vhd"}, []string{res.VDIs[0].Source, res.VDIs[1].Source, res.VDIs[2].Source}); diff != "" {
@@ -243,23 +244,23 @@ func TestImportRefused(t *testing.T) {
 		{"hidden leaf", archive(func(t *testing.T, d string) {
 			chain3(t, d)
 			vhdtest.PatchFooter(t, filepath.Join(d, "0.vhd"), vhdtest.Both, true, func(f *vhd.Footer) { f.Hidden = 1 })
-		}), ImportOptions{}, ErrHiddenLeaf},
+		}), ImportOptions{}, chain.ErrHiddenLeaf},
 		{"differencing base", archive(func(t *testing.T, d string) {
 			chain3(t, d)
 			os.Remove(filepath.Join(d, "2.vhd"))
-		}), ImportOptions{}, ErrDifferencingBase},
+		}), ImportOptions{}, chain.ErrDifferencingBase},
 		{"locator leaving staging", archive(func(t *testing.T, d string) {
 			// A lone differencing disk whose locators point at a VDI of
 			// the SR: importing it would graft the image onto another disk.
 			other := t.TempDir()
 			p := vhdtest.Dynamic(t, filepath.Join(other, existing.String()+".vhd"), 8*mib, nil)
 			vhdtest.Child(t, filepath.Join(d, "0.vhd"), p, nil, vhdtest.Fill(3, 0, 4096))
-		}), ImportOptions{}, ErrDifferencingBase},
+		}), ImportOptions{}, chain.ErrDifferencingBase},
 		{"512 KiB blocks", archive(func(t *testing.T, d string) {
 			vhdtest.Dynamic(t, filepath.Join(d, "1.vhd"), 8*mib, &vhdtest.Options{BlockSize: 512 << 10, Creator: vhd.Creator{'q', 'e', 'm', 'u'}, Hidden: 1}, vhdtest.Fill(4, 0, 4096))
 			vhdtest.Child(t, filepath.Join(d, "0.vhd"), filepath.Join(d, "1.vhd"), nil)
-		}), ImportOptions{}, ErrBlockSize},
-		{"too deep", archive(chain3), ImportOptions{MaxDepth: 2}, ErrTooDeep},
+		}), ImportOptions{}, chain.ErrBlockSize},
+		{"too deep", archive(chain3), ImportOptions{MaxDepth: 2}, chain.ErrTooDeep},
 		{"corrupt VHD", archive(func(t *testing.T, d string) {
 			chain3(t, d)
 			vhdtest.PatchHeader(t, filepath.Join(d, "1.vhd"), false, func(h *vhd.Header) { h.MaxTableEntries++ })
@@ -414,7 +415,7 @@ func TestImportParallel(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("import %d: %v", i, errs[i])
 		}
-		leaf := filepath.Join(sr, results[i].Root.UUID.String()+".vhd")
+		leaf := filepath.Join(sr, results[i].Leaf.UUID.String()+".vhd")
 		if got := diskHash(t, leaf, sr); got != want {
 			t.Errorf("import %d reads %s, want %s", i, got, want)
 		}
@@ -437,7 +438,7 @@ func TestImportNoReplaceFallback(t *testing.T) {
 	sr := newSR(t)
 	before := srState(t, sr)
 	ops := &faultOps{noReplace: true}
-	res, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{Ops: ops})
+	res, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{ops: ops})
 	if err != nil {
 		t.Fatalf("Import: %v", err)
 	}
@@ -508,7 +509,7 @@ func TestImportExistingNeverReplaced(t *testing.T) {
 					}
 				}
 			}}
-			_, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{UUIDs: uuids, Ops: ops})
+			_, err := Import(context.Background(), bytes.NewReader(data), sr, &ImportOptions{UUIDs: uuids, ops: ops})
 			if !errors.Is(err, ErrUUIDExists) {
 				t.Fatalf("err = %v, want ErrUUIDExists", err)
 			}
@@ -523,8 +524,8 @@ func TestImportExistingNeverReplaced(t *testing.T) {
 // context.Canceled and the SR is unchanged.
 func TestImportCancel(t *testing.T) {
 	data := tarGz(t, imageDir(t, 3, nil))
-	for _, phase := range []string{"extract", "relink", "validate", "commit", "lock"} {
-		t.Run(phase, func(t *testing.T) {
+	for _, phase := range []Phase{PhaseExtract, PhaseCheck, PhaseRelink, PhaseValidate, PhaseCommit, "lock"} {
+		t.Run(string(phase), func(t *testing.T) {
 			sr := newSR(t)
 			before := srState(t, sr)
 			ctx, cancel := context.WithCancel(context.Background())

@@ -36,12 +36,12 @@ const (
 type journal struct {
 	f    *os.File
 	path string
-	ops  FileOps
+	ops  fileOps
 }
 
 // createJournal creates the journal in dir exclusively, locks it and
 // writes its first line.
-func createJournal(dir, op string, ops FileOps) (*journal, error) {
+func createJournal(dir, op string, ops fileOps) (*journal, error) {
 	path := dir + "/" + journalName
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {

@@ -5,7 +5,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vhdkit/vhdkit/chain"
 )
+
+// accepted says, in refusals, which names an image may use.
+const accepted = "an image holds 0.vhd, 1.vhd, ... (leaf first), or snap.vhd, image.vhd, base.vhd, or one file NAME.vhd " +
+	`(".vhd" in lower case; swap.vhd and other names are ignored)`
 
 // legacyNames are the names of old images, leaf first.
 var legacyNames = []string{"snap.vhd", "image.vhd", "base.vhd"}
@@ -53,6 +59,12 @@ func Wanted(name string) bool {
 // ignored. maxDepth limits the length of the sequence (0 means
 // [DefaultMaxDepth]).
 func Sequence(names []string, maxDepth int) ([]string, error) {
+	return sequence(names, nil, maxDepth)
+}
+
+// sequence is Sequence; skipped are the archive entries the name filter
+// skipped, named when no VHD is left.
+func sequence(names, skipped []string, maxDepth int) ([]string, error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
@@ -74,15 +86,22 @@ func Sequence(names []string, maxDepth int) ([]string, error) {
 	total := len(legacy) + len(numbered) + len(other)
 	switch {
 	case total == 0:
-		return nil, newErr("name", "", ErrNoImages)
+		holds := "nothing else"
+		if len(skipped) > 0 {
+			holds = strings.Join(skipped, ", ")
+			if len(skipped) == maxSkipped {
+				holds += ", ..."
+			}
+		}
+		return nil, newErr("name", "", fmt.Errorf("%w: it holds %s; %s", ErrNoImages, holds, accepted))
 	case total == 1:
 		// A lone VHD is the leaf whatever its name (image.vhd alone, X.vhd).
 		return slices.Concat(legacy, other, mapValues(numbered)), nil
 	case len(other) > 0:
 		slices.Sort(other)
-		return nil, newErr("name", other[0], ErrUnknownName)
+		return nil, newErr("name", other[0], fmt.Errorf("%w: %s", ErrUnknownName, accepted))
 	case len(legacy) > 0 && len(numbered) > 0:
-		return nil, newErr("name", fmt.Sprintf("%s and %s", legacy[0], numbered[maxNum]), ErrMixedNames)
+		return nil, newErr("name", fmt.Sprintf("%s and %s", legacy[0], numbered[maxNum]), fmt.Errorf("%w: %s", ErrMixedNames, accepted))
 	case len(legacy) > 0:
 		var seq []string
 		for _, n := range legacyNames {
@@ -93,7 +112,7 @@ func Sequence(names []string, maxDepth int) ([]string, error) {
 		return seq, nil
 	}
 	if len(numbered) > maxDepth || maxNum >= maxDepth {
-		return nil, newErr("name", numbered[maxNum], fmt.Errorf("%w: %d VHDs, limit %d", ErrTooDeep, max(len(numbered), maxNum+1), maxDepth))
+		return nil, newErr("name", numbered[maxNum], fmt.Errorf("%w: %d VHDs, limit %d", chain.ErrTooDeep, max(len(numbered), maxNum+1), maxDepth))
 	}
 	seq := make([]string, len(numbered))
 	for i := range seq {
@@ -120,15 +139,22 @@ func mapValues(m map[int]string) []string {
 type nameFilter struct {
 	maxDepth int
 	seen     []string
+	skipped  []string // the first maxSkipped names skipped
 }
+
+// maxSkipped is how many skipped names a refusal lists.
+const maxSkipped = 8
 
 func (f *nameFilter) check(name string) error {
 	k, num := classify(name)
 	if k == kindSkip {
+		if len(f.skipped) < maxSkipped {
+			f.skipped = append(f.skipped, name)
+		}
 		return errSkip
 	}
 	if k == kindNumbered && num >= f.maxDepth {
-		return newErr("name", name, fmt.Errorf("%w: limit %d", ErrTooDeep, f.maxDepth))
+		return newErr("name", name, fmt.Errorf("%w: limit %d VHDs", chain.ErrTooDeep, f.maxDepth))
 	}
 	f.seen = append(f.seen, name)
 	if len(f.seen) == 1 {
@@ -138,7 +164,7 @@ func (f *nameFilter) check(name string) error {
 	for _, n := range f.seen {
 		switch k, _ := classify(n); k {
 		case kindOther:
-			return newErr("name", n, ErrUnknownName)
+			return newErr("name", n, fmt.Errorf("%w: %s", ErrUnknownName, accepted))
 		case kindLegacy:
 			legacy = true
 		case kindNumbered:
@@ -146,7 +172,7 @@ func (f *nameFilter) check(name string) error {
 		}
 	}
 	if legacy && numbered {
-		return newErr("name", name, ErrMixedNames)
+		return newErr("name", name, fmt.Errorf("%w: %s", ErrMixedNames, accepted))
 	}
 	return nil
 }

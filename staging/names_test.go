@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
@@ -34,7 +35,7 @@ func TestSequence(t *testing.T) {
 		{[]string{"snap.vhd", "1.vhd"}, nil, ErrMixedNames},
 		{[]string{"swap.vhd", "notes.txt"}, nil, ErrNoImages},
 		{nil, nil, ErrNoImages},
-		{[]string{"0.vhd", "30.vhd"}, nil, ErrTooDeep},
+		{[]string{"0.vhd", "30.vhd"}, nil, chain.ErrTooDeep},
 		{[]string{"0.VHD", "1.vhd"}, []string{"1.vhd"}, nil},
 	}
 	for _, tc := range tests {
@@ -60,7 +61,7 @@ func TestNameFilter(t *testing.T) {
 		{[]string{"disk.vhd"}, nil},
 		{[]string{"disk.vhd", "0.vhd"}, ErrUnknownName},
 		{[]string{"snap.vhd", "0.vhd"}, ErrMixedNames},
-		{[]string{"31.vhd"}, ErrTooDeep},
+		{[]string{"31.vhd"}, chain.ErrTooDeep},
 	}
 	for _, tc := range tests {
 		f := &nameFilter{maxDepth: DefaultMaxDepth}
@@ -87,7 +88,7 @@ func TestFromStack(t *testing.T) {
 
 func TestResultJSON(t *testing.T) {
 	u := vhdtest.UUID("0b6a1f44-8d4c-4b7e-9c1a-3f2e5d6c7b8a")
-	b, err := (&Result{Root: VDI{UUID: u}}).MarshalJSON()
+	b, err := (&Result{Leaf: VDI{UUID: u}}).MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,9 @@ type RecoverOptions struct {
 	Now func() time.Time
 	// Logger receives what Recover does; nil means silent.
 	Logger *slog.Logger
-	// Ops performs the file-system changes; nil means OSFileOps.
-	Ops FileOps
+
+	// ops performs the file-system changes; nil means osFileOps.
+	ops fileOps
 }
 
 // States of a staging area as Recover found it.
@@ -43,7 +44,6 @@ const (
 	StateUndone     = "undone"      // a dead import: its moved files were removed from the SR, then the area
 	StateExport     = "export"      // a dead export: the area (hard links only) was removed
 	StateEmpty      = "empty"       // no journal record: the area was removed
-	StateFinished   = "finished"    // removed by its owner while Recover looked; nothing done
 	StateDamaged    = "damaged"     // a journal Recover cannot read; left alone, see Err
 )
 
@@ -53,7 +53,8 @@ type RecoveredArea struct {
 	Dir string
 	// Op is the operation that made it, "import" or "export", or "".
 	Op string
-	// State is one of the State constants.
+	// State is one of the State constants. An area its owner removed
+	// while Recover looked at it is not reported.
 	State string
 	// Removed lists the SR files removed (names, such as "<uuid>.vhd").
 	Removed []string
@@ -87,8 +88,8 @@ func Recover(ctx context.Context, sr string, opts *RecoverOptions) (*RecoverRepo
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Ops == nil {
-		o.Ops = OSFileOps{}
+	if o.ops == nil {
+		o.ops = osFileOps{}
 	}
 	log := logger(o.Logger)
 	entries, err := os.ReadDir(sr)
@@ -104,7 +105,10 @@ func Recover(ctx context.Context, sr string, opts *RecoverOptions) (*RecoverRepo
 		if err := ctx.Err(); err != nil {
 			return rep, newErr("recover", sr, err)
 		}
-		ra := recoverArea(sr, filepath.Join(sr, e.Name()), &o)
+		ra, ok := recoverArea(sr, filepath.Join(sr, e.Name()), &o)
+		if !ok {
+			continue // removed by its owner meanwhile
+		}
 		if ra.Err != nil {
 			errs = append(errs, ra.Err)
 		}
@@ -114,8 +118,14 @@ func Recover(ctx context.Context, sr string, opts *RecoverOptions) (*RecoverRepo
 	return rep, errors.Join(errs...)
 }
 
-func recoverArea(sr, dir string, o *RecoverOptions) (ra RecoveredArea) {
+// recoverArea recovers one staging area. It returns false when the area
+// is gone, or going: its owner removed it while Recover looked.
+func recoverArea(sr, dir string, o *RecoverOptions) (ra RecoveredArea, ok bool) {
 	ra.Dir = dir
+	gone := func() bool {
+		_, err := os.Lstat(dir)
+		return errors.Is(err, fs.ErrNotExist)
+	}
 	jpath := filepath.Join(dir, journalName)
 	young := func() bool {
 		fi, err := os.Lstat(dir)
@@ -130,45 +140,45 @@ func recoverArea(sr, dir string, o *RecoverOptions) (ra RecoveredArea) {
 	}
 	f, err := os.OpenFile(jpath, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
+		if gone() {
+			return ra, false
+		}
 		if young() {
 			ra.State = StateYoung
-			return ra
+			return ra, true
 		}
 		ra.State = StateEmpty
 		clean()
-		return ra
+		return ra, true
 	}
 	if err != nil {
 		ra.State, ra.Err = StateDamaged, newErr("recover", jpath, err)
-		return ra
+		return ra, true
 	}
 	defer f.Close()
 	locked, err := tryLock(f)
 	if err != nil {
 		ra.State, ra.Err = StateDamaged, newErr("recover", jpath, err)
-		return ra
+		return ra, true
 	}
 	if !locked {
 		ra.State = StateBusy
-		return ra
+		return ra, true
 	}
 	// The owner may have finished and removed the area between our open and
 	// our lock: then the file we hold is no longer the journal.
 	if fi, err := f.Stat(); err != nil || nlink(fi) == 0 {
-		ra.State = StateFinished
-		return ra
+		return ra, false
 	}
 	if cur, _, err := lstatID(jpath); err != nil {
-		ra.State = StateFinished
-		return ra
+		return ra, false
 	} else if fi, _ := f.Stat(); idOf(fi) != cur {
-		ra.State = StateFinished
-		return ra
+		return ra, false
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		ra.State, ra.Err = StateDamaged, newErr("recover", jpath, err)
-		return ra
+		return ra, true
 	}
 	st, err := parseJournal(b)
 	if err != nil {
@@ -176,14 +186,14 @@ func recoverArea(sr, dir string, o *RecoverOptions) (ra RecoveredArea) {
 			// Died (or is about to write) before its first record.
 			if young() {
 				ra.State = StateYoung
-				return ra
+				return ra, true
 			}
 			ra.State = StateEmpty
 			clean()
-			return ra
+			return ra, true
 		}
 		ra.State, ra.Err = StateDamaged, newErr("recover", jpath, err)
-		return ra
+		return ra, true
 	}
 	ra.Op = st.Op
 	switch {
@@ -195,16 +205,16 @@ func recoverArea(sr, dir string, o *RecoverOptions) (ra RecoveredArea) {
 		ra.State = StateExport
 	default:
 		ra.State = StateUndone
-		removed, err := undoMoves(o.Ops, sr, st.Moves)
+		removed, err := undoMoves(o.ops, sr, st.Moves)
 		ra.Removed = removed
 		if err == nil && len(removed) > 0 {
-			err = o.Ops.Sync(sr)
+			err = o.ops.Sync(sr)
 		}
 		if err != nil {
 			ra.Err = newErr("recover", dir, fmt.Errorf("undoing moves: %w", err))
-			return ra
+			return ra, true
 		}
 	}
 	clean()
-	return ra
+	return ra, true
 }

@@ -7,9 +7,9 @@ import (
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
-// FromStack turns the seed's uuid_stack, from which each VHD popped its UUID
-// from the end (so 0.vhd got the last one), into the sequence order this
-// package takes: it returns the stack reversed.
+// FromStack turns the uuid_stack of nova's XenServer plugin, from which
+// each VHD popped its UUID from the end (so 0.vhd got the last one), into
+// the sequence order this package takes: it returns the stack reversed.
 func FromStack(stack []vhd.UUID) []vhd.UUID {
 	out := slices.Clone(stack)
 	slices.Reverse(out)
@@ -22,7 +22,7 @@ func ParseUUIDs(ss []string) ([]vhd.UUID, error) {
 	for _, s := range ss {
 		u, err := vhd.ParseUUID(s)
 		if err != nil {
-			return nil, newErr("uuid", s, err)
+			return nil, newErr("uuid", "", err)
 		}
 		out = append(out, u)
 	}
@@ -34,7 +34,7 @@ func checkDuplicates(us []vhd.UUID) error {
 	seen := make(map[vhd.UUID]bool, len(us))
 	for _, u := range us {
 		if u.IsZero() {
-			return newErr("uuid", u.String(), fmt.Errorf("%w: the nil UUID", ErrDuplicateUUID))
+			return newErr("uuid", u.String(), ErrNilUUID)
 		}
 		if seen[u] {
 			return newErr("uuid", u.String(), ErrDuplicateUUID)

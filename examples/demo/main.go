@@ -96,7 +96,7 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 	upTime := time.Since(t1)
 	fmt.Fprintf(w, "\n2. upload (staging.Export, gzip level 6 on every core)\n")
 	fmt.Fprintf(w, "   %d VHDs, %s -> %s image in %v: %s/s in, %s/s out\n",
-		len(up.VDIs), size(up.BytesIn), size(up.BytesOut), round(upTime), size(rate(up.BytesIn, upTime)), size(rate(up.BytesOut, upTime)))
+		len(up.VDIs), size(up.Logical), size(up.Compressed), round(upTime), size(rate(up.Logical, upTime)), size(rate(up.Compressed, upTime)))
 
 	// Download: the image into the second SR, with fresh UUIDs.
 	in, err := os.Open(image)
@@ -113,11 +113,11 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 	fmt.Fprintf(w, "\n3. download (staging.Import: extract, relink, validate, fsync, move in)\n")
 	fmt.Fprintf(w, "   %s image -> %s in %v: %s/s in, %s/s out; root %s\n",
 		size(down.Compressed), size(down.Logical), round(downTime), size(rate(down.Compressed, downTime)),
-		size(rate(down.Logical, downTime)), down.Root.UUID)
+		size(rate(down.Logical, downTime)), down.Leaf.UUID)
 
 	// Proof: the chain validates inside SR 2 and reads the same as SR 1's.
 	fmt.Fprintf(w, "\n4. checks\n")
-	if err := describe(ctx, w, sr2, down.Root.UUID); err != nil {
+	if err := describe(ctx, w, sr2, down.Leaf.UUID); err != nil {
 		return err
 	}
 	t3 := time.Now()
@@ -125,7 +125,7 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 	if err != nil {
 		return err
 	}
-	h2, err := diskHash(ctx, sr2, down.Root.UUID)
+	h2, err := diskHash(ctx, sr2, down.Leaf.UUID)
 	if err != nil {
 		return err
 	}

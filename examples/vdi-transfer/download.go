@@ -48,8 +48,9 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 		NoSync:       *noSync,
 		Logger:       common.logger(e),
 	}
+	in := e.stdin
 	if *printMD5 || *expectMD5 != "" {
-		opts.RawHook = func(p []byte) { sum.Write(p) }
+		in = io.TeeReader(in, sum)
 	}
 	if *expectMD5 != "" {
 		want := strings.ToLower(*expectMD5)
@@ -62,7 +63,7 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 	}
 	p := newProgress(e, common.progress, "download", inputSize(e.stdin))
 	opts.Progress = p.update
-	res, err := staging.Import(ctx, e.stdin, *sr, opts)
+	res, err := staging.Import(ctx, in, *sr, opts)
 	p.finish(err)
 	if err != nil {
 		return err
@@ -134,7 +135,7 @@ func (p *progress) update(s staging.Progress) {
 	if !p.on {
 		return
 	}
-	if s.Phase == "extract" || s.Phase == "pack" {
+	if s.Phase == staging.PhaseExtract || s.Phase == staging.PhasePack {
 		p.p = s
 	}
 	now := time.Now()
@@ -142,14 +143,14 @@ func (p *progress) update(s staging.Progress) {
 	if !p.tty {
 		every = 2 * time.Second
 	}
-	if now.Sub(p.last) < every && (s.Phase == "extract" || s.Phase == "pack") {
+	if now.Sub(p.last) < every && (s.Phase == staging.PhaseExtract || s.Phase == staging.PhasePack) {
 		return
 	}
 	if s.Done == 0 {
 		return // nothing to say yet
 	}
 	p.last = now
-	p.print(s.Phase)
+	p.print(string(s.Phase))
 }
 
 func (p *progress) print(phase string) {
@@ -160,7 +161,7 @@ func (p *progress) print(phase string) {
 	if p.what == "download" {
 		// The compressed stream is what can be predicted, when its size is known.
 		done, total = p.p.Compressed, p.size
-		line = fmt.Sprintf("download %s: %s read, %s extracted", phase, mib(done), mib(p.p.Done))
+		line = fmt.Sprintf("download %s: %s read, %s extracted", phase, mib(done), mib(p.p.Logical))
 	} else {
 		done, total = p.p.Done, p.p.Total
 		line = fmt.Sprintf("upload %s: %s of %s read, %s written", phase, mib(done), mib(total), mib(p.p.Compressed))

@@ -48,7 +48,7 @@ func runUpload(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if common.verbose {
-		fmt.Fprintf(e.stderr, "uploaded %d VHDs, %d bytes as %d\n", len(res.VDIs), res.BytesIn, res.BytesOut)
+		fmt.Fprintf(e.stderr, "uploaded %d VHDs, %d bytes as %d\n", len(res.VDIs), res.Logical, res.Compressed)
 	}
 	return nil
 }
