@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vhdkit/vhdkit/vhd"
 )
 
 // Prefix begins the name of every staging area in an SR. The SR's storage
@@ -37,7 +39,7 @@ func openArea(sr, op string, ops fileOps) (*area, error) {
 		return nil, newErr(op, sr, err)
 	}
 	if !fi.IsDir() {
-		return nil, newErr(op, sr, fmt.Errorf("SR is not a directory: %w", ErrNotRegular))
+		return nil, newErr(op, sr, fmt.Errorf("SR is not a directory: %w", vhd.ErrNotRegular))
 	}
 	a := &area{sr: sr, srID: idOf(fi), ops: ops}
 	if a.dir, err = os.MkdirTemp(sr, Prefix+"*"); err != nil {
@@ -81,7 +83,7 @@ func (a *area) sameDevice(op, dir string) error {
 		return newErr(op, dir, err)
 	}
 	if !fi.IsDir() {
-		return newErr(op, dir, fmt.Errorf("not a directory: %w", ErrNotRegular))
+		return newErr(op, dir, fmt.Errorf("not a directory: %w", vhd.ErrNotRegular))
 	}
 	if idOf(fi).Dev != a.srID.Dev {
 		return newErr(op, dir, fmt.Errorf("%w: %s", ErrCrossDevice, a.sr))

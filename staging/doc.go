@@ -36,7 +36,7 @@
 //
 // Everything outside the sequence is removed from the staging area before
 // relinking. In a migration directory the VHDs must be regular files with
-// a single hard link ([ErrNotRegular], [ErrHardLinked]): relinking writes in
+// a single hard link ([vhd.ErrNotRegular], [ErrHardLinked]): relinking writes in
 // place.
 //
 // Names are case-sensitive, as in nova's XenServer plugin. A refusal lists

@@ -10,7 +10,9 @@ import (
 // file (whose text begins "staging: "); test them with errors.Is. Where a
 // rule belongs to the chain or vhd package its sentinel is used instead
 // (chain.ErrHiddenLeaf, chain.ErrBlockSize, chain.ErrDifferencingBase,
-// chain.ErrTooDeep, ...), so that errors.Is matches across packages.
+// chain.ErrTooDeep, vhd.ErrNotRegular for a symbolic link, device or
+// directory where a VHD was expected, ...), so that errors.Is matches
+// across packages.
 var (
 	// ErrCrossDevice reports a directory that is not on the SR's filesystem,
 	// so that files cannot be linked or renamed into the SR.
@@ -33,9 +35,6 @@ var (
 	ErrNilUUID = errors.New("the nil UUID cannot name a VDI")
 	// ErrUUIDExists reports a UUID that already names a file in the SR.
 	ErrUUIDExists = errors.New("UUID already names a file in the SR")
-	// ErrNotRegular reports a symbolic link, device, directory or other
-	// non-regular file where a VHD was expected.
-	ErrNotRegular = errors.New("not a regular file")
 	// ErrHardLinked reports a file with more than one hard link in a
 	// migration directory: relinking writes in place and would change the
 	// other names too.

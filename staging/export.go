@@ -95,7 +95,7 @@ func Export(ctx context.Context, w io.Writer, sr string, uuids []vhd.UUID, opts 
 			return nil, newErr("export", src, err)
 		}
 		if !fi.Mode().IsRegular() {
-			return nil, newErr("export", src, fmt.Errorf("%w: mode %v", ErrNotRegular, fi.Mode()))
+			return nil, newErr("export", src, fmt.Errorf("%w: mode %v", vhd.ErrNotRegular, fi.Mode()))
 		}
 		if err := o.ops.Link(src, dst); err != nil {
 			return nil, newErr("export", src, err)
@@ -157,7 +157,7 @@ func walkSR(ctx context.Context, sr string, leaf vhd.UUID, maxDepth int) ([]vhd.
 		return nil, newErr("export", leafPath, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, newErr("export", leafPath, fmt.Errorf("%w: mode %v", ErrNotRegular, fi.Mode()))
+		return nil, newErr("export", leafPath, fmt.Errorf("%w: mode %v", vhd.ErrNotRegular, fi.Mode()))
 	}
 	c, err := chain.Walk(ctx, leafPath, &chain.Options{Root: sr, MaxDepth: maxDepth})
 	if err != nil {

@@ -153,7 +153,7 @@ func TestExportRefused(t *testing.T) {
 		{"none", nil, ExportOptions{}, ErrNoImages},
 		{"duplicate", []vhd.UUID{res.Leaf.UUID, res.Leaf.UUID}, ExportOptions{}, ErrDuplicateUUID},
 		{"missing", []vhd.UUID{vhd.NewUUID()}, ExportOptions{}, os.ErrNotExist},
-		{"symlink", []vhd.UUID{vhdtest.UUID("9d7e5c4e-1111-4222-8333-944455556666")}, ExportOptions{}, ErrNotRegular},
+		{"symlink", []vhd.UUID{vhdtest.UUID("9d7e5c4e-1111-4222-8333-944455556666")}, ExportOptions{}, vhd.ErrNotRegular},
 		{"too deep", []vhd.UUID{res.Leaf.UUID}, ExportOptions{Chain: true, MaxDepth: 2}, ErrInvalidChain},
 		{"wrong order", []vhd.UUID{res.VDIs[0].UUID, res.VDIs[2].UUID, res.VDIs[1].UUID}, ExportOptions{}, ErrInvalidChain},
 		{"leaf only without Chain", []vhd.UUID{res.Leaf.UUID}, ExportOptions{}, ErrInvalidChain},

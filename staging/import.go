@@ -14,6 +14,7 @@ import (
 	"slices"
 
 	"github.com/vhdkit/vhdkit/tarball"
+	"github.com/vhdkit/vhdkit/vhd"
 )
 
 // errSkip makes tarball.Unpack read and discard an entry.
@@ -222,7 +223,7 @@ func (im *importer) checkDir(dir string) ([]string, error) {
 		return nil, newErr("import", dir, err)
 	}
 	if !dirInfo.IsDir() {
-		return nil, newErr("import", dir, fmt.Errorf("not a directory: %w", ErrNotRegular))
+		return nil, newErr("import", dir, fmt.Errorf("not a directory: %w", vhd.ErrNotRegular))
 	}
 	if idOf(dirInfo).Dev != idOf(srInfo).Dev {
 		return nil, newErr("import", dir, fmt.Errorf("%w: %s", ErrCrossDevice, im.sr))
@@ -258,7 +259,7 @@ func checkAdoptable(path string) error {
 		return newErr("import", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return newErr("import", path, fmt.Errorf("%w: mode %v", ErrNotRegular, fi.Mode()))
+		return newErr("import", path, fmt.Errorf("%w: mode %v", vhd.ErrNotRegular, fi.Mode()))
 	}
 	if n := nlink(fi); n != 1 {
 		return newErr("import", path, fmt.Errorf("%w: %d links", ErrHardLinked, n))
@@ -285,7 +286,7 @@ func (im *importer) adopt(dir string, seq []string) ([]string, error) {
 			return nil, newErr("import", dst, err)
 		}
 		if nid != id {
-			return nil, newErr("import", src, fmt.Errorf("%w: replaced while being imported", ErrNotRegular))
+			return nil, newErr("import", src, fmt.Errorf("%w: replaced while being imported", vhd.ErrNotRegular))
 		}
 		if err := checkAdoptable(dst); err != nil {
 			return nil, err
@@ -329,7 +330,7 @@ func (im *importer) stage(ctx context.Context, names []string) error {
 			return newErr("rename", src, err)
 		}
 		if !fi.Mode().IsRegular() || nlink(fi) != 1 {
-			return newErr("stage", src, ErrNotRegular)
+			return newErr("stage", src, vhd.ErrNotRegular)
 		}
 		im.staged = append(im.staged, name)
 		im.ids = append(im.ids, id)

@@ -281,7 +281,7 @@ func TestImportRefused(t *testing.T) {
 			os.Rename(filepath.Join(d, "2.vhd"), filepath.Join(d, "real"))
 			os.Symlink("real", filepath.Join(d, "2.vhd"))
 			return image{dir: d}
-		}, ImportOptions{}, ErrNotRegular},
+		}, ImportOptions{}, vhd.ErrNotRegular},
 		{"device in migration dir", func(t *testing.T) image {
 			d := migDir(t)
 			chain3(t, d)
@@ -290,7 +290,7 @@ func TestImportRefused(t *testing.T) {
 				t.Skipf("mknod: %v", err)
 			}
 			return image{dir: d}
-		}, ImportOptions{}, ErrNotRegular},
+		}, ImportOptions{}, vhd.ErrNotRegular},
 		{"migration dir on another device", func(t *testing.T) image {
 			if _, err := os.Stat("/dev/shm"); err != nil {
 				t.Skip("no /dev/shm")
