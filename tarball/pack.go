@@ -13,16 +13,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/klauspost/pgzip"
 )
 
 // Defaults used when the corresponding option is zero.
 const (
 	// DefaultLevel is the gzip level Pack uses when PackOptions.Level is 0.
 	DefaultLevel = 6
-	// DefaultBlockSize is the pgzip block size used when PackOptions.BlockSize
-	// or UnpackOptions.BlockSize is 0.
+	// DefaultBlockSize is the size of the pieces Pack compresses
+	// independently, and of the chunks Unpack decodes a plain gzip member
+	// into, when PackOptions.BlockSize or UnpackOptions.BlockSize is 0.
 	DefaultBlockSize = 1 << 20
 	// progressEvery is how many bytes pass between two progress callbacks.
 	progressEvery = 8 << 20
@@ -38,10 +37,13 @@ type PackOptions struct {
 	Files []string
 	// Level is the gzip level, 1 (fastest) to 9 (smallest); 0 means 6.
 	Level int
-	// Concurrency is how many pgzip blocks may be compressed at once;
+	// Concurrency is how many pieces may be compressed at once;
 	// 0 means runtime.GOMAXPROCS(0).
 	Concurrency int
-	// BlockSize is the pgzip block size in bytes; 0 means DefaultBlockSize.
+	// BlockSize is the size in bytes of the pieces of the tar stream that
+	// are compressed independently, each as one gzip member; 0 means
+	// DefaultBlockSize. Unpack decodes pieces of up to 4 MiB in parallel
+	// and larger ones serially.
 	BlockSize int
 	// Progress, if not nil, is called at the start and end of each entry
 	// and every few MiB in between, from the calling goroutine.
@@ -134,19 +136,19 @@ func Pack(ctx context.Context, w io.Writer, dir string, opts *PackOptions) (*Pac
 	}
 
 	out := &gateWriter{w: w}
-	gz, err := pgzip.NewWriterLevel(out, o.Level)
+	gz, err := newPieceWriter(out, o.Level, o.BlockSize, o.Concurrency)
 	if err != nil {
 		return nil, fmt.Errorf("tarball: %w", err)
 	}
-	if err := gz.SetConcurrency(o.BlockSize, o.Concurrency); err != nil {
-		return nil, fmt.Errorf("tarball: %w", err)
-	}
 	p := &packer{ctx: ctx, tw: tar.NewWriter(gz), out: out, opts: &o, total: total, log: log}
-	// abort stops the stream without trailers: later writes to w fail, and
-	// Reset waits for pgzip's goroutines to drain.
+	// abort stops the stream without its final piece, waits for the
+	// compressing goroutines, and makes later writes to w fail.
+	closed := false
 	abort := func(err error) (*PackResult, error) {
+		if !closed {
+			gz.abort()
+		}
 		out.shut()
-		gz.Reset(io.Discard)
 		return nil, err
 	}
 
@@ -178,6 +180,7 @@ func Pack(ctx context.Context, w io.Writer, dir string, opts *PackOptions) (*Pac
 	if err := p.tw.Close(); err != nil {
 		return abort(fmt.Errorf("tarball: finishing tar: %w", err))
 	}
+	closed = true
 	if err := gz.Close(); err != nil {
 		return abort(fmt.Errorf("tarball: finishing gzip: %w", err))
 	}

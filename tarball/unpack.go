@@ -9,10 +9,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
-
-	"github.com/klauspost/pgzip"
 )
 
 // Default limits used when the corresponding UnpackOptions field is zero.
@@ -58,10 +57,13 @@ type UnpackOptions struct {
 	// Sync makes Unpack fsync each file and the directory before it
 	// returns; writeback is started during the copy so the fsync is short.
 	Sync bool
-	// Concurrency is how many decompressed blocks pgzip reads ahead; 0
-	// means DefaultReadAhead.
+	// Concurrency is how many pieces (gzip members that Pack wrote with
+	// an index, decoded on every core) or chunks (of any other member,
+	// decoded by one goroutine) may be decoded ahead of the tar reader;
+	// 0 means DefaultReadAhead.
 	Concurrency int
-	// BlockSize is pgzip's read-ahead block size; 0 means DefaultBlockSize.
+	// BlockSize is the size of the chunks a gzip member without an index
+	// is decoded into; 0 means DefaultBlockSize.
 	BlockSize int
 	// Progress, if not nil, is called at the start and end of each entry
 	// and every few MiB in between, from the calling goroutine.
@@ -139,10 +141,7 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (
 	}()
 	u.raw = &rawReader{r: r}
 	u.total = remaining(r)
-	gz, err := pgzip.NewReaderN(u.raw, o.BlockSize, o.Concurrency)
-	if err != nil {
-		return nil, fmt.Errorf("tarball: unpack: reading gzip header: %w", err)
-	}
+	gz := newGunzipper(ctx, u.raw, o.BlockSize, o.Concurrency, runtime.GOMAXPROCS(0))
 	defer gz.Close()
 	u.stream = &streamReader{r: gz, ctx: ctx, limit: MetadataAllowance}
 	tr := tar.NewReader(u.stream)
@@ -169,9 +168,7 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (
 	if _, err := io.Copy(io.Discard, u.stream); err != nil {
 		return nil, u.streamError(err)
 	}
-	if err := gz.Close(); err != nil {
-		return nil, u.streamError(err)
-	}
+	gz.Close()
 	u.progress("", 0, 0) // the whole stream has been read
 	if o.Sync {
 		if err := u.syncDir(); err != nil {

@@ -1,0 +1,438 @@
+package tarball
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// gunzipper decodes a gzip stream of any number of members, read from r
+// without seeking. Members that carry a piece index (see pieces.go) are
+// read whole by one goroutine and inflated by workers in parallel; any
+// other member is inflated by that reading goroutine into chunks, so that
+// reading, inflating and the caller's writing overlap. Either way the data
+// comes out of Read in order, every member's CRC-32 and length checked.
+// At most inFlight pieces or chunks are decoded ahead of Read.
+type gunzipper struct {
+	ctx   context.Context
+	raw   *rawReader
+	in    *bufio.Reader
+	chunk int
+	order chan *rpiece // pieces in stream order, to Read
+	jobs  chan *rpiece // indexed pieces, to the workers
+	quit  chan struct{}
+	ready chan struct{} // closed: the ready channel of pieces decoded inline
+	comps chan []byte   // free compressed buffers
+	datas chan []byte   // free decoded buffers
+	wg    sync.WaitGroup
+	once  sync.Once
+
+	// Read's state.
+	cur *rpiece
+	pos int
+	err error
+}
+
+// rpiece is one indexed member or one chunk of a plain member.
+type rpiece struct {
+	off   int64  // compressed offset of the member in the stream
+	comp  []byte // indexed: deflate data then the 8-byte trailer
+	data  []byte // the decoded bytes
+	ready chan struct{}
+	err   error
+}
+
+func newGunzipper(ctx context.Context, raw *rawReader, chunk, inFlight, workers int) *gunzipper {
+	z := &gunzipper{
+		ctx: ctx, raw: raw, in: bufio.NewReaderSize(raw, 256<<10), chunk: chunk,
+		order: make(chan *rpiece, inFlight),
+		jobs:  make(chan *rpiece, workers),
+		quit:  make(chan struct{}),
+		ready: make(chan struct{}),
+		comps: make(chan []byte, inFlight+workers+2),
+		datas: make(chan []byte, inFlight+workers+2),
+	}
+	close(z.ready)
+	z.wg.Add(workers + 1)
+	for range workers {
+		go z.work()
+	}
+	go z.run()
+	return z
+}
+
+// Read returns the decoded stream in order.
+func (z *gunzipper) Read(b []byte) (int, error) {
+	for z.err == nil {
+		if z.cur == nil {
+			var p *rpiece
+			var ok bool
+			select {
+			case p, ok = <-z.order:
+			case <-z.ctx.Done():
+				z.err = z.ctx.Err()
+				return 0, z.err
+			}
+			if !ok {
+				z.err = io.EOF
+				break
+			}
+			select {
+			case <-p.ready:
+			case <-z.ctx.Done():
+				z.err = z.ctx.Err()
+				return 0, z.err
+			}
+			if p.err != nil {
+				z.err = p.err
+				break
+			}
+			z.cur, z.pos = p, 0
+		}
+		if z.pos < len(z.cur.data) {
+			n := copy(b, z.cur.data[z.pos:])
+			z.pos += n
+			return n, nil
+		}
+		z.recycle(z.cur)
+		z.cur = nil
+	}
+	return 0, z.err
+}
+
+// Close stops the goroutines and waits for them; it is safe to call more
+// than once. A goroutine blocked reading r returns when that read does.
+func (z *gunzipper) Close() {
+	z.once.Do(func() { close(z.quit) })
+	z.wg.Wait()
+}
+
+func (z *gunzipper) recycle(p *rpiece) {
+	for _, free := range []struct {
+		ch chan []byte
+		b  []byte
+	}{{z.comps, p.comp}, {z.datas, p.data}} {
+		if free.b != nil {
+			select {
+			case free.ch <- free.b[:0]:
+			default:
+			}
+		}
+	}
+}
+
+func getBuf(free chan []byte, n int) []byte {
+	select {
+	case b := <-free:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	return make([]byte, n)
+}
+
+// push hands p to Read; it reports false once Close was called.
+func (z *gunzipper) push(p *rpiece) bool {
+	select {
+	case z.order <- p:
+		return true
+	case <-z.quit:
+		return false
+	}
+}
+
+// offset is the compressed offset of the next byte the reading goroutine
+// will consume.
+func (z *gunzipper) offset() int64 { return z.raw.n.Load() - int64(z.in.Buffered()) }
+
+// errClosed ends the reading goroutine after Close.
+var errClosed = errors.New("tarball: gunzip closed")
+
+// run is the reading goroutine: it walks the members and ends the stream
+// in order with the first error, if any.
+func (z *gunzipper) run() {
+	defer z.wg.Done()
+	defer close(z.order)
+	defer close(z.jobs)
+	if err := z.members(); err != nil && err != errClosed {
+		z.push(&rpiece{ready: z.ready, err: err})
+	}
+}
+
+func (z *gunzipper) members() error {
+	var fr io.ReadCloser // inflates plain members
+	var total uint64     // decoded bytes of all members so far
+	var crc uint32       // and their CRC-32
+	needFinal := false   // an indexed piece was seen and no final piece since
+	for first := true; ; first = false {
+		off := z.offset()
+		idx, indexed, err := z.readHeader()
+		if err == io.EOF && !first {
+			if needFinal {
+				return fmt.Errorf("gzip stream ends at byte %d without the final piece its pieces announce: %w", off, io.ErrUnexpectedEOF)
+			}
+			return nil
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("gzip member at byte %d: header: %w", off, err)
+		}
+		switch {
+		case indexed && idx.final:
+			if err := z.finalPiece(off, idx, total, crc); err != nil {
+				return err
+			}
+			needFinal = false
+		case indexed:
+			p, isize, sum, err := z.readPiece(off, idx)
+			if err != nil {
+				return err
+			}
+			if !z.push(p) {
+				return errClosed
+			}
+			select {
+			case z.jobs <- p:
+			case <-z.quit:
+				return errClosed
+			}
+			crc = crc32Combine(crc, sum, int64(isize))
+			total += uint64(isize)
+			needFinal = true
+		default:
+			if fr == nil {
+				fr = flate.NewReader(z.in)
+			} else if err := fr.(flate.Resetter).Reset(z.in, nil); err != nil {
+				return err
+			}
+			n, sum, err := z.plainMember(off, fr)
+			if err != nil {
+				return err
+			}
+			crc = crc32Combine(crc, sum, n)
+			total += uint64(n)
+			needFinal = false
+		}
+	}
+}
+
+// readHeader reads one member's header (RFC 1952 section 2.3) and its
+// piece index, if it has one. It returns io.EOF when the stream ends
+// cleanly before the header.
+func (z *gunzipper) readHeader() (idx pieceIndex, indexed bool, err error) {
+	var h [10]byte
+	if _, err := io.ReadFull(z.in, h[:]); err != nil {
+		return idx, false, err
+	}
+	if h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 {
+		return idx, false, fmt.Errorf("%w: magic %#x %#x, method %d (want 0x1f 0x8b, 8)", gzip.ErrHeader, h[0], h[1], h[2])
+	}
+	flg := h[3]
+	if flg&0xe0 != 0 {
+		return idx, false, fmt.Errorf("%w: reserved flags %#x set", gzip.ErrHeader, flg)
+	}
+	digest := crc32.ChecksumIEEE(h[:])
+	if flg&4 != 0 { // FEXTRA
+		var xlen [2]byte
+		if _, err := io.ReadFull(z.in, xlen[:]); err != nil {
+			return idx, false, noEOF(err)
+		}
+		extra := make([]byte, binary.LittleEndian.Uint16(xlen[:]))
+		if _, err := io.ReadFull(z.in, extra); err != nil {
+			return idx, false, noEOF(err)
+		}
+		digest = crc32.Update(crc32.Update(digest, crc32.IEEETable, xlen[:]), crc32.IEEETable, extra)
+		idx, indexed = parsePieceIndex(extra)
+	}
+	for _, bit := range []byte{8, 16} { // FNAME, FCOMMENT: skipped
+		if flg&bit == 0 {
+			continue
+		}
+		for {
+			c, err := z.in.ReadByte()
+			if err != nil {
+				return idx, false, noEOF(err)
+			}
+			digest = crc32.Update(digest, crc32.IEEETable, []byte{c})
+			if c == 0 {
+				break
+			}
+		}
+	}
+	if flg&2 != 0 { // FHCRC
+		var sum [2]byte
+		if _, err := io.ReadFull(z.in, sum[:]); err != nil {
+			return idx, false, noEOF(err)
+		}
+		if binary.LittleEndian.Uint16(sum[:]) != uint16(digest) {
+			return idx, false, fmt.Errorf("%w: header CRC %#04x, computed %#04x", gzip.ErrHeader, binary.LittleEndian.Uint16(sum[:]), uint16(digest))
+		}
+	}
+	return idx, indexed, nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readPiece reads an indexed member's deflate data and trailer.
+func (z *gunzipper) readPiece(off int64, idx pieceIndex) (p *rpiece, isize, crc uint32, err error) {
+	comp := getBuf(z.comps, int(idx.clen)+8)
+	if _, err := io.ReadFull(z.in, comp); err != nil {
+		return nil, 0, 0, fmt.Errorf("gzip member at byte %d: its index promises %d deflate bytes and a trailer: %w", off, idx.clen, noEOF(err))
+	}
+	crc = binary.LittleEndian.Uint32(comp[idx.clen:])
+	isize = binary.LittleEndian.Uint32(comp[idx.clen+4:])
+	if isize > maxPiece {
+		return nil, 0, 0, fmt.Errorf("gzip member at byte %d: %w: an indexed piece of %d bytes, more than %d", off, gzip.ErrHeader, isize, maxPiece)
+	}
+	return &rpiece{off: off, comp: comp, ready: make(chan struct{})}, isize, crc, nil
+}
+
+// work inflates indexed pieces.
+func (z *gunzipper) work() {
+	defer z.wg.Done()
+	var fr io.ReadCloser
+	br := new(bytes.Reader)
+	for p := range z.jobs {
+		clen := len(p.comp) - 8
+		br.Reset(p.comp[:clen])
+		if fr == nil {
+			fr = flate.NewReader(br)
+		} else {
+			fr.(flate.Resetter).Reset(br, nil)
+		}
+		p.err = z.inflatePiece(p, fr, br)
+		close(p.ready)
+	}
+}
+
+// inflatePiece decodes p and checks that its deflate data ends exactly
+// where the index says and matches the trailer's CRC-32 and length, so
+// that the result is what a serial gzip reader would produce.
+func (z *gunzipper) inflatePiece(p *rpiece, fr io.Reader, br *bytes.Reader) error {
+	clen := len(p.comp) - 8
+	want := binary.LittleEndian.Uint32(p.comp[clen:])
+	isize := int(binary.LittleEndian.Uint32(p.comp[clen+4:]))
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("gzip member at byte %d: "+format, append([]any{p.off}, args...)...)
+	}
+	p.data = getBuf(z.datas, isize)
+	n, err := fill(fr, p.data)
+	switch {
+	case err == io.EOF:
+		return fail("%w: %d bytes, trailer says %d", gzip.ErrChecksum, n, isize)
+	case err == io.ErrUnexpectedEOF:
+		return fail("the deflate data does not end within the %d bytes its index gives: %w", clen, err)
+	case err != nil:
+		return fail("%w", err)
+	}
+	var one [1]byte
+	for {
+		m, err := fr.Read(one[:])
+		if m > 0 {
+			return fail("%w: more than the %d bytes the trailer says", gzip.ErrChecksum, isize)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err == io.ErrUnexpectedEOF {
+			return fail("the deflate data does not end within the %d bytes its index gives: %w", clen, err)
+		}
+		if err != nil {
+			return fail("%w", err)
+		}
+	}
+	if br.Len() != 0 {
+		return fail("%w: the deflate data ends %d bytes before the %d its index gives", gzip.ErrHeader, br.Len(), clen)
+	}
+	if got := crc32.ChecksumIEEE(p.data); got != want {
+		return fail("%w: CRC-32 %#08x, trailer says %#08x", gzip.ErrChecksum, got, want)
+	}
+	return nil
+}
+
+// fill reads until b is full or r fails, returning r's error (io.EOF
+// included) only when b could not be filled.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			if n == len(b) && err == io.EOF {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// finalPiece checks the empty member that ends a stream of pieces against
+// the totals of everything before it.
+func (z *gunzipper) finalPiece(off int64, idx pieceIndex, total uint64, crc uint32) error {
+	p, isize, sum, err := z.readPiece(off, idx)
+	if err != nil {
+		return err
+	}
+	defer z.recycle(p)
+	br := bytes.NewReader(p.comp[:idx.clen])
+	fr := flate.NewReader(br)
+	if err := z.inflatePiece(p, fr, br); err != nil {
+		return err
+	}
+	if isize != 0 || sum != 0 || idx.total != total || idx.crc != crc {
+		return fmt.Errorf("gzip member at byte %d: %w: the final piece says %d bytes with CRC-32 %#08x before it, the stream held %d with %#08x",
+			off, gzip.ErrChecksum, idx.total, idx.crc, total, crc)
+	}
+	return nil
+}
+
+// plainMember inflates a member without a usable index, from the stream,
+// into chunks, and checks its trailer.
+func (z *gunzipper) plainMember(off int64, fr io.Reader) (size int64, crc uint32, err error) {
+	for {
+		buf := getBuf(z.datas, z.chunk)
+		n, err := fill(fr, buf)
+		if n > 0 {
+			crc = crc32.Update(crc, crc32.IEEETable, buf[:n])
+			size += int64(n)
+			if !z.push(&rpiece{off: off, data: buf[:n], ready: z.ready}) {
+				return 0, 0, errClosed
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("gzip member at byte %d: inflating at byte %d of its data: %w", off, size, err)
+		}
+	}
+	var t [8]byte
+	if _, err := io.ReadFull(z.in, t[:]); err != nil {
+		return 0, 0, fmt.Errorf("gzip member at byte %d: trailer: %w", off, noEOF(err))
+	}
+	if got, want := crc, binary.LittleEndian.Uint32(t[:]); got != want {
+		return 0, 0, fmt.Errorf("gzip member at byte %d: %w: CRC-32 %#08x, trailer says %#08x", off, gzip.ErrChecksum, got, want)
+	}
+	if got, want := uint32(size), binary.LittleEndian.Uint32(t[4:]); got != want {
+		return 0, 0, fmt.Errorf("gzip member at byte %d: %w: %d bytes (mod 2^32), trailer says %d", off, gzip.ErrChecksum, got, want)
+	}
+	return size, crc, nil
+}
