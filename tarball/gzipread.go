@@ -36,10 +36,13 @@ type gunzipper struct {
 	wg    sync.WaitGroup
 	once  sync.Once
 
-	// Read's state.
-	cur *rpiece
-	pos int
-	err error
+	// Read's state. sum and size cover the plain member being read: Read
+	// computes its CRC-32, off the reading goroutine's critical path.
+	cur  *rpiece
+	pos  int
+	err  error
+	sum  uint32
+	size int64
 }
 
 // rpiece is one indexed member or one chunk of a plain member.
@@ -49,6 +52,10 @@ type rpiece struct {
 	data  []byte // the decoded bytes
 	ready chan struct{}
 	err   error
+	// plain is set on the chunks of a plain member, whose CRC-32 Read
+	// computes; trailer, on the empty piece that ends such a member.
+	plain   bool
+	trailer *[8]byte
 }
 
 func newGunzipper(ctx context.Context, raw *rawReader, chunk, inFlight, workers int) *gunzipper {
@@ -95,6 +102,17 @@ func (z *gunzipper) Read(b []byte) (int, error) {
 			if p.err != nil {
 				z.err = p.err
 				break
+			}
+			if p.plain {
+				z.sum = crc32.Update(z.sum, crc32.IEEETable, p.data)
+				z.size += int64(len(p.data))
+			}
+			if p.trailer != nil {
+				z.err = p.checkTrailer(z.sum, z.size)
+				z.sum, z.size = 0, 0
+				if z.err != nil {
+					break
+				}
 			}
 			z.cur, z.pos = p, 0
 		}
@@ -405,15 +423,15 @@ func (z *gunzipper) finalPiece(off int64, idx pieceIndex, total uint64, crc uint
 }
 
 // plainMember inflates a member without a usable index, from the stream,
-// into chunks, and checks its trailer.
+// into chunks, and hands Read its trailer to check. It returns the
+// trailer's CRC-32 and the member's size.
 func (z *gunzipper) plainMember(off int64, fr io.Reader) (size int64, crc uint32, err error) {
 	for {
 		buf := getBuf(z.datas, z.chunk)
 		n, err := fill(fr, buf)
 		if n > 0 {
-			crc = crc32.Update(crc, crc32.IEEETable, buf[:n])
 			size += int64(n)
-			if !z.push(&rpiece{off: off, data: buf[:n], ready: z.ready}) {
+			if !z.push(&rpiece{off: off, data: buf[:n], ready: z.ready, plain: true}) {
 				return 0, 0, errClosed
 			}
 		}
@@ -424,15 +442,24 @@ func (z *gunzipper) plainMember(off int64, fr io.Reader) (size int64, crc uint32
 			return 0, 0, fmt.Errorf("gzip member at byte %d: inflating at byte %d of its data: %w", off, size, err)
 		}
 	}
-	var t [8]byte
+	t := new([8]byte)
 	if _, err := io.ReadFull(z.in, t[:]); err != nil {
 		return 0, 0, fmt.Errorf("gzip member at byte %d: trailer: %w", off, noEOF(err))
 	}
-	if got, want := crc, binary.LittleEndian.Uint32(t[:]); got != want {
-		return 0, 0, fmt.Errorf("gzip member at byte %d: %w: CRC-32 %#08x, trailer says %#08x", off, gzip.ErrChecksum, got, want)
+	if !z.push(&rpiece{off: off, ready: z.ready, trailer: t}) {
+		return 0, 0, errClosed
 	}
-	if got, want := uint32(size), binary.LittleEndian.Uint32(t[4:]); got != want {
-		return 0, 0, fmt.Errorf("gzip member at byte %d: %w: %d bytes (mod 2^32), trailer says %d", off, gzip.ErrChecksum, got, want)
+	return size, binary.LittleEndian.Uint32(t[:]), nil
+}
+
+// checkTrailer compares a plain member's trailer with the CRC-32 and size
+// of the data Read returned.
+func (p *rpiece) checkTrailer(crc uint32, size int64) error {
+	if want := binary.LittleEndian.Uint32(p.trailer[:]); crc != want {
+		return fmt.Errorf("gzip member at byte %d: %w: CRC-32 %#08x, trailer says %#08x", p.off, gzip.ErrChecksum, crc, want)
 	}
-	return size, crc, nil
+	if got, want := uint32(size), binary.LittleEndian.Uint32(p.trailer[4:]); got != want {
+		return fmt.Errorf("gzip member at byte %d: %w: %d bytes (mod 2^32), trailer says %d", p.off, gzip.ErrChecksum, got, want)
+	}
+	return nil
 }

@@ -99,7 +99,13 @@ type UnpackResult struct {
 // Unpack reads r to its end, so a hash taken by an io.TeeReader around r
 // covers the whole stream, and it verifies the gzip checksums before it returns success. On
 // any error it removes every file it created.
-func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (res *UnpackResult, err error) {
+func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (*UnpackResult, error) {
+	return unpack(ctx, r, dir, opts, false)
+}
+
+// unpack is Unpack; slowSparse sends sparse members through archive/tar's
+// expansion of holes, for tests that compare the two paths.
+func unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions, slowSparse bool) (res *UnpackResult, err error) {
 	var o UnpackOptions
 	if opts != nil {
 		o = *opts
@@ -133,7 +139,7 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (
 		return nil, fmt.Errorf("tarball: unpack into %s: %w", dir, err)
 	}
 
-	u := &unpacker{ctx: ctx, root: root, opts: &o, log: log, seen: map[string]bool{}}
+	u := &unpacker{ctx: ctx, root: root, opts: &o, log: log, seen: map[string]bool{}, slowSparse: slowSparse}
 	defer func() {
 		if err != nil {
 			u.removeCreated()
@@ -144,18 +150,24 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (
 	gz := newGunzipper(ctx, u.raw, o.BlockSize, o.Concurrency, runtime.GOMAXPROCS(0))
 	defer gz.Close()
 	u.stream = &streamReader{r: gz, ctx: ctx, limit: MetadataAllowance}
-	tr := tar.NewReader(u.stream)
+	u.tr = tar.NewReader(u.stream)
 
 	res = &UnpackResult{}
 	for {
-		hdr, err := tr.Next()
+		// Record the header blocks archive/tar reads, for sparse members.
+		// Entries are read to their end, so only the padding after the
+		// last one's data comes first: headers start at multiples of 512.
+		u.stream.capture, u.stream.capturing, u.stream.overflow = u.stream.capture[:0], true, false
+		u.captureSkip = int(-u.stream.n & 511)
+		hdr, err := u.tr.Next()
+		u.stream.capturing = false
 		if err == io.EOF {
 			break
 		}
 		if err != nil && !(errors.Is(err, tar.ErrInsecurePath) && hdr != nil) {
 			return nil, u.streamError(err)
 		}
-		fi, err := u.entry(tr, hdr)
+		fi, err := u.entry(hdr)
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +218,7 @@ type unpacker struct {
 	log     *slog.Logger
 	raw     *rawReader
 	stream  *streamReader
+	tr      *tar.Reader
 	seen    map[string]bool
 	created []string
 	entries int
@@ -218,6 +231,11 @@ type unpacker struct {
 	last       string
 	buf        []byte
 	zero       []byte
+	// captureSkip is how many recorded bytes precede the entry's headers.
+	captureSkip int
+	// slowSparse makes sparse members go through archive/tar's expansion
+	// of holes, for tests that compare the two paths.
+	slowSparse bool
 }
 
 // streamError wraps an error that came from reading the archive itself.
@@ -242,7 +260,7 @@ func entryName(hdr *tar.Header) (name string, isRoot bool) {
 }
 
 // entry vets one header and writes or skips its data.
-func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) (*FileInfo, error) {
+func (u *unpacker) entry(hdr *tar.Header) (*FileInfo, error) {
 	u.last = hdr.Name
 	fail := func(err error) error { return &EntryError{Name: hdr.Name, Err: err} }
 	name, isRoot := entryName(hdr)
@@ -306,9 +324,26 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) (*FileInfo, error) {
 		u.buf = make([]byte, copyBufferSize)
 		u.zero = make([]byte, holePage)
 	}
+	copyData := func(f *os.File) error { return u.copyEntry(u.tr, hdr, name, f) }
+	if isSparse(hdr) && !u.slowSparse {
+		if u.stream.overflow {
+			return nil, fail(fmt.Errorf("%w: %w: more than %d bytes of headers", tar.ErrHeader, errSparseHeaders, maxHeaderCapture))
+		}
+		frags, phys, err := sparseMap(hdr, u.stream.capture[min(u.captureSkip, len(u.stream.capture)):])
+		if err != nil {
+			return nil, fail(fmt.Errorf("%w: %w", tar.ErrHeader, err))
+		}
+		copyData = func(f *os.File) error {
+			err := u.copySparse(hdr, name, f, frags, phys)
+			// archive/tar did not see the data: start it afresh at the
+			// next header.
+			u.tr = tar.NewReader(u.stream)
+			return err
+		}
+	}
 	if skip {
 		u.log.Debug("tarball: skipping", "name", name, "size", hdr.Size)
-		return nil, u.copyEntry(tr, hdr, name, nil)
+		return nil, copyData(nil)
 	}
 	u.log.Debug("tarball: extracting", "name", name, "size", hdr.Size)
 	f, err := u.root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY|noFollow, 0o644)
@@ -321,7 +356,7 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) (*FileInfo, error) {
 	u.created = append(u.created, name)
 	err = setMode(f, 0o644)
 	if err == nil {
-		err = u.copyEntry(tr, hdr, name, f)
+		err = copyData(f)
 	} else {
 		err = fail(err)
 	}
@@ -464,6 +499,11 @@ type streamReader struct {
 	ctx   context.Context
 	n     int64
 	limit int64
+	// While capturing, what is read is appended to capture, up to
+	// maxHeaderCapture bytes; overflow records that more was read.
+	capture   []byte
+	capturing bool
+	overflow  bool
 }
 
 func (s *streamReader) Read(p []byte) (int, error) {
@@ -478,5 +518,12 @@ func (s *streamReader) Read(p []byte) (int, error) {
 	}
 	n, err := s.r.Read(p)
 	s.n += int64(n)
+	if s.capturing && n > 0 {
+		if len(s.capture)+n > maxHeaderCapture {
+			s.capturing, s.overflow = false, true
+		} else {
+			s.capture = append(s.capture, p[:n]...)
+		}
+	}
 	return n, err
 }
