@@ -49,7 +49,7 @@ type PackOptions struct {
 	// and every few MiB in between, from the calling goroutine.
 	Progress func(Progress)
 	// BeforeFinish, if not nil, is called after all entries are written
-	// and before the tar and gzip trailers. If it returns an error Pack
+	// and before the tar end-of-archive blocks and the final piece. If it returns an error Pack
 	// returns that error and leaves the stream unterminated.
 	BeforeFinish func() error
 	// Logger receives debug records; nil means silent.
@@ -76,12 +76,17 @@ type FileInfo struct {
 
 // Pack writes the named regular files of dir to w as a gzip-compressed GNU
 // tar archive: first a "./" directory entry, then "./NAME" for each file.
+// The gzip stream is a series of independently compressed members of
+// BlockSize, each with its length in an FEXTRA subfield, which every gzip
+// reader accepts and Unpack decodes on every core (see the package
+// documentation).
 //
 // Each file's size is taken once with fstat before its header is written;
 // a file that grows or shrinks while it is copied fails with ErrSizeChanged.
 // On any error, including cancellation of ctx, Pack stops without writing
-// the tar end-of-archive blocks or the gzip trailer, so a receiver sees a
-// truncated stream rather than a complete, shorter archive. Pack returns
+// the tar end-of-archive blocks or the final piece, and writes the header
+// of a member whose data never follows, so a receiver sees a truncated
+// stream rather than a complete, shorter archive. Pack returns
 // only after every background write to w has finished.
 func Pack(ctx context.Context, w io.Writer, dir string, opts *PackOptions) (*PackResult, error) {
 	var o PackOptions

@@ -97,7 +97,12 @@ type UnpackResult struct {
 // with an *EntryError wrapping one of this package's sentinel errors.
 //
 // Unpack reads r to its end, so a hash taken by an io.TeeReader around r
-// covers the whole stream, and it verifies the gzip checksums before it returns success. On
+// covers the whole stream, and it verifies the gzip checksums before it
+// returns success. It never seeks r. Gzip members written by Pack are
+// decoded on every core; any other gzip stream is decoded serially (see the
+// package documentation). Errors in the compressed stream are *EntryErrors
+// wrapping gzip.ErrHeader, gzip.ErrChecksum, flate.CorruptInputError or
+// io.ErrUnexpectedEOF, and name the offset of the member at fault. On
 // any error it removes every file it created.
 func Unpack(ctx context.Context, r io.Reader, dir string, opts *UnpackOptions) (*UnpackResult, error) {
 	return unpack(ctx, r, dir, opts, false)
