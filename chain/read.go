@@ -98,20 +98,37 @@ const writeChunk = 8 << 20
 // when it writes to a file it may leave sparse.
 const minHole = 64 << 10
 
+// WriteRawOptions configure [Chain.WriteRaw].
+type WriteRawOptions struct {
+	// Progress, when not nil, is called with PhaseWriteRaw once before the
+	// first byte, with Done 0, and after each chunk of up to 8 MiB is
+	// written; Total is the virtual size.
+	Progress func(Progress)
+}
+
 // WriteRaw writes the leaf's whole virtual disk to w as a raw image,
 // reading each link's data in large runs and skipping the work for ranges
 // that no link holds. When w is an *os.File positioned at its end (a new
 // or empty regular file, say), runs of 64 KiB of zeros or more are not
 // written but seeked over, and the file is extended with Truncate at the
 // end, so the output is sparse where the chain is; any other writer gets
-// every zero. progress, when not nil, is called after each chunk of up to
-// 8 MiB with the bytes done and the total. WriteRaw stops at the end of the
-// chunk in which ctx is done.
-func (c *Chain) WriteRaw(ctx context.Context, w io.Writer, progress func(done, total int64)) error {
+// every zero. WriteRaw stops at the end of the chunk in which ctx is done.
+// opts may be nil.
+func (c *Chain) WriteRaw(ctx context.Context, w io.Writer, opts *WriteRawOptions) error {
+	var progress func(Progress)
+	if opts != nil {
+		progress = opts.Progress
+	}
 	e, err := c.loadEngine()
 	if err != nil {
 		return err
 	}
+	report := func(done int64) {
+		if progress != nil {
+			progress(Progress{Phase: PhaseWriteRaw, Name: c.Links[0].Path, Done: done, Total: e.size})
+		}
+	}
+	report(0)
 	out := newRawWriter(w)
 	// Read the next chunk while the previous one is written.
 	type chunk struct {
@@ -165,9 +182,7 @@ func (c *Chain) WriteRaw(ctx context.Context, w io.Writer, progress func(done, t
 		}
 		ch.buf = ch.buf[:cap(ch.buf)]
 		bufs <- ch
-		if progress != nil {
-			progress(done, total)
-		}
+		report(done)
 	}
 	return out.finish(total)
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
@@ -213,5 +215,41 @@ func TestReadCorruptBAT(t *testing.T) {
 	}
 	if err := c.WriteRaw(context.Background(), io.Discard, nil); !errors.Is(err, vhd.ErrTruncated) {
 		t.Errorf("WriteRaw: %v", err)
+	}
+}
+
+// TestWriteRawProgress checks every report WriteRaw makes: the phase, the
+// leaf's name, Done from 0 up by chunks to the virtual size, Total the
+// virtual size from the first report on.
+func TestWriteRawProgress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int64
+		want []int64 // Done of each report
+	}{
+		{"one partial chunk", 3 * mib, []int64{0, 3 * mib}},
+		{"two chunks", 16 * mib, []int64{0, 8 * mib, 16 * mib}},
+		{"a sector past a chunk", 8*mib + 2*mib, []int64{0, 8 * mib, 10 * mib}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tempDir(t)
+			leaf := vhdtest.Dynamic(t, filepath.Join(dir, "d.vhd"), tc.size, nil, vhdtest.Fill(1, 0, 4096))
+			c, err := chain.Walk(context.Background(), leaf, &chain.Options{Root: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var got, want []chain.Progress
+			for _, d := range tc.want {
+				want = append(want, chain.Progress{Phase: chain.PhaseWriteRaw, Name: leaf, Done: d, Total: tc.size})
+			}
+			opts := &chain.WriteRawOptions{Progress: func(p chain.Progress) { got = append(got, p) }}
+			if err := c.WriteRaw(context.Background(), io.Discard, opts); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("reports (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -73,13 +73,14 @@ func writeRaw(t *testing.T, c *chain.Chain) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var last int64
-	err = c.WriteRaw(context.Background(), f, func(done, total int64) {
-		if done < last || total != c.VirtualSize() {
-			t.Errorf("progress %d/%d after %d", done, total, last)
+	last := int64(-1)
+	err = c.WriteRaw(context.Background(), f, &chain.WriteRawOptions{Progress: func(p chain.Progress) {
+		if p.Phase != chain.PhaseWriteRaw || p.Name != c.Links[0].Path || p.Done < last || p.Total != c.VirtualSize() ||
+			last < 0 && p.Done != 0 {
+			t.Errorf("progress %+v after %d", p, last)
 		}
-		last = done
-	})
+		last = p.Done
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
