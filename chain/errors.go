@@ -45,6 +45,9 @@ var (
 	// ErrBlockSize reports a dynamic or differencing link whose block size
 	// is not 2 MiB, the only size tapdisk reads correctly (confined mode).
 	ErrBlockSize = errors.New("chain: block size is not 2 MiB")
+	// ErrNotRun reports a check that found no problem but could not run
+	// every rule (vhd.CheckReport.NotRun lists them): not a valid verdict.
+	ErrNotRun = errors.New("not every check could run")
 	// ErrWriteDepth reports an Options.WriteDepth the chain has no link at.
 	ErrWriteDepth = errors.New("no link at the depth to write")
 	// ErrNoRoot reports confined-mode options without a root directory.

@@ -151,7 +151,11 @@ func (c *Chain) checkAll(ctx context.Context, o *Options) []error {
 					return
 				}
 				o := opts
-				_, errs[i] = vhd.CheckFile(ctx, c.Links[i].Path, &o)
+				rep, err := vhd.CheckFile(ctx, c.Links[i].Path, &o)
+				if err == nil && len(rep.NotRun) > 0 {
+					err = notRun(rep)
+				}
+				errs[i] = err
 			}
 		})
 	}
