@@ -50,4 +50,3 @@ func CheckFile(ctx context.Context, name string, opts *vhd.CheckOptions) (*vhd.C
 func notRun(rep *vhd.CheckReport) error {
 	return fmt.Errorf("%s: %w: %s", rep.File, ErrNotRun, rep.NotRun[0])
 }
-
