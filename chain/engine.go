@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 
@@ -18,6 +19,10 @@ import (
 // virtual size), and passes the rest to its parent. Reads go straight to
 // each file with one pread per run of sectors, so a fully allocated block is
 // one 2 MiB read, and unallocated ranges cost no I/O at all.
+
+// maxVirtualSize is the largest virtual size the engine reads: any offset
+// below it plus a block, a chunk or a window still fits in an int64.
+const maxVirtualSize = math.MaxInt64 - 1<<30
 
 // span is a byte range [a, b) of the virtual disk.
 type span struct{ a, b int64 }
@@ -103,6 +108,10 @@ func (c *Chain) newEngine() (*engine, error) {
 			return nil, fmt.Errorf("chain: %s changed since the chain was opened", l.Path)
 		}
 		f := l.File
+		if f.Footer.CurrentSize > maxVirtualSize {
+			return nil, &vhd.FormatError{File: l.Path, Part: "footer", Field: "current size", Offset: -1, Err: vhd.ErrTooLarge,
+				Msg: fmt.Sprintf("virtual size %d is larger than %d", f.Footer.CurrentSize, uint64(maxVirtualSize))}
+		}
 		ly := layer{path: l.Path, r: fd, typ: f.DiskType(), vsize: f.VirtualSize(), fileLen: f.FileSize()}
 		if f.Header != nil {
 			bat, err := f.BAT()
@@ -216,7 +225,8 @@ func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, 
 	for a := sp.a; a < sp.b; {
 		blk := a / ly.bs
 		bstart := blk * ly.bs
-		b := min(sp.b, bstart+ly.bs)
+		// b-bstart <= bs; bstart+bs itself may not fit in an int64.
+		b := bstart + min(sp.b-bstart, ly.bs)
 		entry := uint32(vhd.Unallocated)
 		if blk < int64(len(ly.bat)) {
 			entry = ly.bat[blk]
@@ -257,11 +267,11 @@ func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, 
 					break
 				}
 				// Skip whole bytes of equal bits quickly.
+				step := int64(1)
 				if sec%8 == 0 && (bm[sec/8] == 0 && !set || bm[sec/8] == 0xFF && set) {
-					end = min(b, bstart+(sec+8)*vhd.SectorSize)
-				} else {
-					end = min(b, bstart+(sec+1)*vhd.SectorSize)
+					step = 8
 				}
+				end = bstart + min(b-bstart, (sec+step)*vhd.SectorSize)
 			}
 			if set {
 				if err := readFull(ly.r, p[a-off:end-off], dataOff+(a-bstart), ly.path); err != nil {

@@ -45,6 +45,9 @@ var (
 	// ErrBlockSize reports a dynamic or differencing link whose block size
 	// is not 2 MiB, the only size tapdisk reads correctly (confined mode).
 	ErrBlockSize = errors.New("chain: block size is not 2 MiB")
+	// ErrDuplicateUUID reports two links of one chain with the same footer
+	// UUID (confined mode); see DuplicateUUIDError.
+	ErrDuplicateUUID = errors.New("two links have the same UUID")
 	// ErrNotRun reports a check that found no problem but could not run
 	// every rule (vhd.CheckReport.NotRun lists them): not a valid verdict.
 	ErrNotRun = errors.New("not every check could run")
@@ -203,3 +206,36 @@ func (e *RelinkError) Error() string {
 
 // Unwrap returns the cause.
 func (e *RelinkError) Unwrap() error { return e.Err }
+
+// A FixedSizeError reports, in confined mode, a fixed disk whose footer
+// claims a larger virtual size than the file holds before its footer.
+type FixedSizeError struct {
+	Path        string // the fixed disk
+	VirtualSize uint64 // the footer's current size, the size claimed
+	FileSize    int64  // the file's size, footer included
+}
+
+// Error names the file, the size claimed and the size of the file.
+func (e *FixedSizeError) Error() string {
+	return fmt.Sprintf("%s: fixed disk claims a virtual size of %d bytes, but the file holds %d bytes, footer included: %v",
+		e.Path, e.VirtualSize, e.FileSize, vhd.ErrTruncated)
+}
+
+// Unwrap returns vhd.ErrTruncated.
+func (e *FixedSizeError) Unwrap() error { return vhd.ErrTruncated }
+
+// A DuplicateUUIDError reports, in confined mode, two links of a chain with
+// the same footer UUID. (A null UUID is never a duplicate: the checker
+// reports it as invalid in each link that has one.)
+type DuplicateUUIDError struct {
+	UUID  vhd.UUID
+	Paths [2]string // the link nearer the leaf first
+}
+
+// Error names the UUID and both links.
+func (e *DuplicateUUIDError) Error() string {
+	return fmt.Sprintf("%s and %s have the same UUID %v: %v", e.Paths[0], e.Paths[1], e.UUID, ErrDuplicateUUID)
+}
+
+// Unwrap returns ErrDuplicateUUID.
+func (e *DuplicateUUIDError) Unwrap() error { return ErrDuplicateUUID }

@@ -147,6 +147,7 @@ func (c *Chain) WriteRaw(ctx context.Context, w io.Writer, opts *WriteRawOptions
 	go func() {
 		defer close(ready)
 		s := new(scratch)
+		// off < total <= maxVirtualSize: off+writeChunk cannot overflow.
 		for off := int64(0); off < total; off += writeChunk {
 			var ch *chunk
 			select {

@@ -13,3 +13,7 @@ func readable(path string) error {
 	}
 	return f.Close()
 }
+
+// openNonblock is or-ed into the flags of every open of a file that has
+// not been checked to be a regular file yet (O_NONBLOCK on Unix).
+const openNonblock = 0

@@ -16,3 +16,8 @@ func readable(path string) error {
 	}
 	return nil
 }
+
+// openNonblock is or-ed into the flags of every open of a file that has
+// not been checked to be a regular file yet: opening a FIFO without it
+// blocks until a writer comes.
+const openNonblock = unix.O_NONBLOCK

@@ -79,6 +79,9 @@ func Relink(ctx context.Context, paths []string, opts *RelinkOptions) error {
 		}
 		real[i] = rp
 		st, err := os.Stat(rp)
+		if err == nil {
+			err = res.openable(rp, st)
+		}
 		if err != nil {
 			return refuse(err)
 		}

@@ -334,27 +334,44 @@ func (r *Resolver) sameInRoot(real string) error {
 	return nil
 }
 
-// openRaw opens the file at path for raw reads of its bytes. A confined
+// openRaw opens the file at path for raw reads of its bytes, without
+// blocking, and refuses anything r would not open as a VHD. A confined
 // resolver opens it through an os.Root on its root, so the file read can
 // only be one inside the root.
 func (r *Resolver) openRaw(path string) (*os.File, error) {
+	var fd *os.File
 	if r.mode == Compat {
-		return os.Open(path)
+		var err error
+		if fd, err = os.OpenFile(path, os.O_RDONLY|openNonblock, 0); err != nil {
+			return nil, err
+		}
+	} else {
+		real, err := r.confine(path)
+		if err != nil {
+			return nil, fmt.Errorf("open %w", err)
+		}
+		rel, err := filepath.Rel(r.root, real)
+		if err != nil {
+			return nil, err
+		}
+		root, err := os.OpenRoot(r.root)
+		if err != nil {
+			return nil, err
+		}
+		defer root.Close()
+		if fd, err = root.OpenFile(rel, os.O_RDONLY|openNonblock, 0); err != nil {
+			return nil, err
+		}
 	}
-	real, err := r.confine(path)
-	if err != nil {
-		return nil, fmt.Errorf("chain: open %w", err)
+	st, err := fd.Stat()
+	if err == nil {
+		err = r.openable(path, st)
 	}
-	rel, err := filepath.Rel(r.root, real)
 	if err != nil {
+		fd.Close()
 		return nil, err
 	}
-	root, err := os.OpenRoot(r.root)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	return root.Open(rel)
+	return fd, nil
 }
 
 // openable refuses, before anything opens it, a file that is not a VHD

@@ -83,6 +83,9 @@ func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error)
 	}
 	checkErrs := c.checkAll(ctx, o)
 	for i, l := range c.Links {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		f := l.File
 		if err := checkErrs[i]; err != nil {
 			var ce *vhd.CheckError
@@ -126,6 +129,16 @@ func (c *Chain) validate(ctx context.Context, o *Options) ([]LinkProblem, error)
 		if bs := f.BlockSize(); bs != 0 && bs != vhd.DefaultBlockSize {
 			add(l.Path, fmt.Errorf("%w: %s has %d-byte blocks", ErrBlockSize, l.Path, bs))
 		}
+		if err := fixedSize(l); err != nil {
+			add(l.Path, err)
+		}
+		if id := f.Footer.UUID; !id.IsZero() {
+			for j := range i {
+				if c.Links[j].File.Footer.UUID == id {
+					add(l.Path, &DuplicateUUIDError{UUID: id, Paths: [2]string{c.Links[j].Path, l.Path}})
+				}
+			}
+		}
 	}
 	return probs, nil
 }
@@ -168,4 +181,23 @@ func (c *Chain) checkAll(ctx context.Context, o *Options) []error {
 		}
 	}
 	return errs
+}
+
+// fixedSize refuses a fixed disk whose footer claims more virtual disk than
+// the file holds before its footer: reading the disk would end in a short
+// read, and an importer would take the claim as the disk's size.
+func fixedSize(l Link) error {
+	f := l.File
+	if f.DiskType() != vhd.DiskFixed {
+		return nil
+	}
+	footer := int64(vhd.FooterSize)
+	if f.FooterSource() == vhd.FooterShort {
+		footer--
+	}
+	data := max(f.FileSize()-footer, 0)
+	if f.Footer.CurrentSize <= uint64(data) {
+		return nil
+	}
+	return &FixedSizeError{Path: l.Path, VirtualSize: f.Footer.CurrentSize, FileSize: f.FileSize()}
 }

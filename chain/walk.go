@@ -340,7 +340,7 @@ func (c *Chain) openRawParent(res *Resolver, path, openPath string, f *vhd.File)
 		c.RawParentErr = err
 		return nil
 	}
-	r, err := os.Open(p)
+	r, err := res.openRaw(p)
 	if err != nil {
 		c.RawParentErr = &WalkError{Path: path, Depth: len(c.Links) - 1, Parent: p, Err: err}
 		return nil
