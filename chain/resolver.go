@@ -266,7 +266,7 @@ func (r *Resolver) confine(path string) (string, error) {
 // documentation for the remaining race.
 func (r *Resolver) Open(path string) (*vhd.File, error) {
 	if r.mode == Compat {
-		return vhd.Open(path)
+		return vhd.OpenBlockDevice(path, os.O_RDONLY)
 	}
 	real, err := r.confine(path)
 	if err != nil {
@@ -292,12 +292,12 @@ func (r *Resolver) openLink(path string, st os.FileInfo, flag int) (*vhd.File, e
 	if err := r.openable(path, st); err != nil {
 		return nil, err
 	}
+	if r.mode == Compat {
+		return vhd.OpenBlockDevice(path, flag)
+	}
 	f, err := vhd.OpenFile(path, flag)
 	if err != nil {
 		return nil, err
-	}
-	if r.mode == Compat {
-		return f, nil
 	}
 	real := path
 	if err := r.sameInRoot(real); err != nil {
@@ -374,28 +374,14 @@ func (r *Resolver) openRaw(path string) (*os.File, error) {
 	return fd, nil
 }
 
-// openable refuses, before anything opens it, a file that is not a VHD
-// this resolver may open: anything but a regular file in confined mode;
-// anything but a regular file or a block device in compatible mode (as
-// vhd-util). Opening a FIFO would block, and a directory, socket or
-// character device holds no VHD.
+// openable refuses a file that is not a VHD this resolver may open:
+// anything but a regular file in confined mode; anything but a regular
+// file or a block device in compatible mode (as vhd-util). Opening a FIFO
+// would block, and a directory, socket or character device holds no VHD.
 func (r *Resolver) openable(path string, st os.FileInfo) error {
 	m := st.Mode()
 	if m.IsRegular() || r.mode == Compat && m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0 {
 		return nil
 	}
-	kind := "a special file"
-	switch {
-	case m.IsDir():
-		kind = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		kind = "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		kind = "a socket"
-	case m&fs.ModeCharDevice != 0:
-		kind = "a character device"
-	case m&fs.ModeDevice != 0:
-		kind = "a block device, which confined mode does not open"
-	}
-	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%s: %w", kind, vhd.ErrNotRegular)}
+	return &vhd.NotRegularError{Path: path, Mode: m.Type(), BlockDevices: r.mode == Compat}
 }

@@ -153,6 +153,7 @@ func (c *Chain) checkAll(ctx context.Context, o *Options) []error {
 		Now:              o.Now,
 		Parents:          newMemoResolver(c.resolver),
 		Compat:           c.resolver.mode == Compat,
+		BlockDevice:      c.resolver.mode == Compat,
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
