@@ -58,7 +58,7 @@ func TestUploadDownload(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Root.UUID != newIDs[0] {
 				t.Errorf("download printed %q (%v), want the leaf %s", out, err, newIDs[0])
 			}
-			if !strings.Contains(stderr, "MB/s") {
+			if !strings.Contains(stderr, "MiB/s") {
 				t.Errorf("no progress on stderr: %q", stderr)
 			}
 			var got []string
