@@ -1,6 +1,7 @@
 package vhd
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -94,36 +95,37 @@ func (l *ParentLocator) Size() int64 {
 }
 
 // DecodeLocator decodes locator data written with code into a path with '/'
-// separators, as blktap does: MacX must be ASCII "file://" followed by the
-// path (no URL decoding); W2ku and W2ru are UTF-16LE ASCII whose '\' become
-// '/' and whose leading "C:" or "c:" is dropped. Decoding stops at the first
-// NUL character. Other codes, and non-ASCII data, give an error wrapping
+// separators, as blktap does (and as [Check] reads locators): MacX must be
+// ASCII "file://" followed by the path (no URL decoding); W2ku and W2ru are
+// UTF-16LE ASCII of an even length whose '\' become '/' and whose leading
+// "C:" or "c:" is dropped. Like blktap's iconv, the whole data must be
+// ASCII, past a NUL character too; the path ends at the first NUL. Other
+// codes, odd-length UTF-16 and non-ASCII data give an error wrapping
 // [ErrLocator].
 func DecodeLocator(code PlatformCode, data []byte) (string, error) {
 	switch code {
 	case PlatformMacX:
-		if i := strings.IndexByte(string(data), 0); i >= 0 {
+		for i := 0; i < len(data); i++ {
+			if data[i] >= utf8.RuneSelf {
+				return "", fmt.Errorf("vhd: MacX locator is not ASCII (byte %d): %w", i, ErrLocator)
+			}
+		}
+		if i := bytes.IndexByte(data, 0); i >= 0 {
 			data = data[:i]
 		}
 		s := string(data)
-		for i := 0; i < len(s); i++ {
-			if s[i] >= utf8.RuneSelf {
-				return "", fmt.Errorf("vhd: MacX locator is not ASCII: %w", ErrLocator)
-			}
-		}
 		const scheme = "file://"
 		if !strings.HasPrefix(s, scheme) {
 			return "", fmt.Errorf("vhd: MacX locator %q does not start with %s: %w", s, scheme, ErrLocator)
 		}
 		return s[len(scheme):], nil
 	case PlatformW2ku, PlatformW2ru:
-		s, err := decodeUTF16ASCII(data, binary.LittleEndian)
-		if err != nil {
-			return "", err
+		if len(data)%2 != 0 {
+			return "", fmt.Errorf("vhd: %v locator of %d bytes is not UTF-16 (odd length): %w", code, len(data), ErrLocator)
 		}
-		s = strings.ReplaceAll(s, `\`, "/")
-		if strings.HasPrefix(s, "C:") || strings.HasPrefix(s, "c:") {
-			s = s[2:]
+		s, ok := decodeW2U(data, binary.LittleEndian, true)
+		if !ok {
+			return "", fmt.Errorf("vhd: %v locator is not ASCII UTF-16: %w", code, ErrLocator)
 		}
 		return s, nil
 	}
