@@ -252,7 +252,7 @@ func openCoalesce(ctx context.Context, res *Resolver, child, into string, maxDep
 		f := l.vf
 		if !f.HasParent() {
 			if depth == 0 {
-				return nil, fmt.Errorf("chain: coalesce %s: %w", path, ErrNotDifferencing)
+				return nil, fmt.Errorf("chain: coalesce %s: %w", path, vhd.ErrNotDifferencing)
 			}
 			return nil, fmt.Errorf("chain: coalesce %s: %s is a base, not below it: %w", child, into, ErrNotAncestor)
 		}

@@ -28,7 +28,7 @@ type srcLink struct {
 
 func newSrcLink(path string, f *vhd.File, r io.ReaderAt) (*srcLink, error) {
 	if f.Header == nil {
-		return nil, fmt.Errorf("chain: coalesce %s: %w", path, ErrNotDifferencing)
+		return nil, fmt.Errorf("chain: coalesce %s: %w", path, vhd.ErrNotDifferencing)
 	}
 	bat, err := f.BAT()
 	if err != nil {

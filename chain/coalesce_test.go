@@ -312,7 +312,7 @@ func TestCoalesceRefuses(t *testing.T) {
 	if _, err := Coalesce(context.Background(), big, &CoalesceOptions{Mode: Compat}); !errors.Is(err, ErrLargerThanParent) {
 		t.Errorf("larger child: err = %v, want ErrLargerThanParent", err)
 	}
-	if _, err := Coalesce(context.Background(), p, &CoalesceOptions{Mode: Compat}); !errors.Is(err, ErrNotDifferencing) {
+	if _, err := Coalesce(context.Background(), p, &CoalesceOptions{Mode: Compat}); !errors.Is(err, vhd.ErrNotDifferencing) {
 		t.Errorf("dynamic input: err = %v, want ErrNotDifferencing", err)
 	}
 	c := vhdtest.Child(t, filepath.Join(dir, "c.vhd"), p, nil, vhdtest.Fill(3, 0, miB))

@@ -105,7 +105,7 @@ func (c *Chain) newEngine() (*engine, error) {
 			return nil, err
 		}
 		if i < len(c.ids) && !os.SameFile(st, c.ids[i]) {
-			return nil, fmt.Errorf("chain: %s changed since the chain was opened", l.Path)
+			return nil, fmt.Errorf("%s changed since the chain was opened", l.Path)
 		}
 		f := l.File
 		if f.Footer.CurrentSize > maxVirtualSize {
@@ -239,7 +239,7 @@ func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, 
 		bmOff := int64(entry) * vhd.SectorSize
 		dataOff := bmOff + ly.bmBytes
 		if dataOff+ly.bs > ly.fileLen {
-			return fmt.Errorf("chain: %s: block %d at sector %#x lies past the end of the file (%d bytes): %w",
+			return fmt.Errorf("%s: block %d at sector %#x lies past the end of the file (%d bytes): %w",
 				ly.path, blk, entry, ly.fileLen, vhd.ErrTruncated)
 		}
 		if ly.batmap != nil && ly.batmap.Full(blk) {
@@ -254,7 +254,7 @@ func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, 
 		}
 		bm := s.bitmap[:ly.bmBytes]
 		if err := readFull(ly.r, bm, bmOff, ly.path); err != nil {
-			return fmt.Errorf("chain: %s: bitmap of block %d: %w", ly.path, blk, err)
+			return fmt.Errorf("%s: bitmap of block %d: %w", ly.path, blk, err)
 		}
 		// Runs of sectors whose bits agree.
 		for a < b {
@@ -297,7 +297,7 @@ func readFull(r io.ReaderAt, p []byte, off int64, path string) error {
 	if err == nil || err == io.EOF {
 		err = vhd.ErrTruncated
 	}
-	return fmt.Errorf("chain: %s: reading %d bytes at %d: %w", path, len(p), off, err)
+	return fmt.Errorf("%s: reading %d bytes at %d: %w", path, len(p), off, err)
 }
 
 // mergeSpans sorts spans and joins those that touch.

@@ -9,42 +9,44 @@ import (
 )
 
 // Sentinel errors. Every error this package returns for a problem with a
-// chain wraps one of them, so callers can tell causes apart with
-// [errors.Is]; the error structs below add the names of the files and
-// locators involved.
+// chain wraps one of them or one of package vhd's (such as
+// vhd.ErrNotDifferencing, vhd.ErrNotRegular, vhd.ErrTruncated), so callers
+// can tell causes apart with [errors.Is]; the error structs below add the
+// names of the files and locators involved. Their text is the tail of a
+// message that names the file first.
 var (
 	// ErrMissingParent reports a differencing disk whose locators decode but
 	// none of which leads to a readable file. The error also matches
 	// fs.ErrNotExist when the file is absent.
-	ErrMissingParent = errors.New("chain: parent not found")
+	ErrMissingParent = errors.New("parent not found")
 	// ErrUndecodableLocator reports a differencing disk whose locators could
 	// not be decoded at all (not ASCII, bad UTF-16, no "file://" prefix).
-	ErrUndecodableLocator = errors.New("chain: parent locator cannot be decoded")
+	ErrUndecodableLocator = errors.New("parent locator cannot be decoded")
 	// ErrOutsideRoot reports a path, or a locator, that resolves outside the
 	// root of a confined walk, through "..", an absolute path or a symbolic
 	// link.
-	ErrOutsideRoot = errors.New("chain: path outside the root")
+	ErrOutsideRoot = errors.New("path outside the root")
 	// ErrCycle reports a chain that reaches a file it already holds. Files
 	// are compared by device and inode, not by name.
-	ErrCycle = errors.New("chain: cycle in parent chain")
+	ErrCycle = errors.New("cycle in the chain")
 	// ErrTooDeep reports a chain of more links than Options.MaxDepth.
-	ErrTooDeep = errors.New("chain: chain too deep")
+	ErrTooDeep = errors.New("chain too deep")
 	// ErrDifferencingBase reports a chain whose last link is a differencing
 	// disk: one without any parent locator, one with a raw parent in
 	// confined mode, or the last file given to Relink.
-	ErrDifferencingBase = errors.New("chain: base is a differencing disk")
+	ErrDifferencingBase = errors.New("base is a differencing disk")
 	// ErrUUIDMismatch reports a child whose header parent UUID is not its
 	// parent's footer UUID; tapdisk refuses to open such a chain.
-	ErrUUIDMismatch = errors.New("chain: parent UUID mismatch")
+	ErrUUIDMismatch = errors.New("parent UUID mismatch")
 	// ErrHiddenLeaf reports a leaf whose footer hidden flag is set
 	// (confined mode).
-	ErrHiddenLeaf = errors.New("chain: leaf is hidden")
+	ErrHiddenLeaf = errors.New("leaf is hidden")
 	// ErrSmallerThanParent reports a child whose virtual size is smaller
 	// than its parent's (confined mode).
-	ErrSmallerThanParent = errors.New("chain: child smaller than its parent")
+	ErrSmallerThanParent = errors.New("child smaller than its parent")
 	// ErrBlockSize reports a dynamic or differencing link whose block size
 	// is not 2 MiB, the only size tapdisk reads correctly (confined mode).
-	ErrBlockSize = errors.New("chain: block size is not 2 MiB")
+	ErrBlockSize = errors.New("block size is not 2 MiB")
 	// ErrDuplicateUUID reports two links of one chain with the same footer
 	// UUID (confined mode); see DuplicateUUIDError.
 	ErrDuplicateUUID = errors.New("two links have the same UUID")
@@ -55,9 +57,6 @@ var (
 	ErrWriteDepth = errors.New("no link at the depth to write")
 	// ErrNoRoot reports confined-mode options without a root directory.
 	ErrNoRoot = errors.New("chain: confined mode needs a root directory")
-	// ErrNotDifferencing reports a file given to Relink as a child that is
-	// not a differencing disk. It matches vhd.ErrNotDifferencing too.
-	ErrNotDifferencing = fmt.Errorf("chain: child is not a differencing disk: %w", vhd.ErrNotDifferencing)
 )
 
 // A LocatorError reports a parent locator of a differencing disk that could
@@ -76,7 +75,6 @@ type LocatorError struct {
 // Error describes the child, the slot and its locator, where it led, and why.
 func (e *LocatorError) Error() string {
 	var b strings.Builder
-	b.WriteString("chain: ")
 	b.WriteString(e.Child)
 	if e.Slot >= 0 {
 		fmt.Fprintf(&b, ": parent locator %d (%v)", e.Slot, e.Code)
@@ -117,7 +115,7 @@ type WalkError struct {
 
 // Error describes the link, its depth, its parent and the cause.
 func (e *WalkError) Error() string {
-	s := fmt.Sprintf("chain: %s (depth %d)", e.Path, e.Depth)
+	s := fmt.Sprintf("%s (depth %d)", e.Path, e.Depth)
 	if e.Parent != "" {
 		s += ": parent " + e.Parent
 	}
@@ -137,7 +135,7 @@ type UUIDMismatchError struct {
 
 // Error describes both files and both UUIDs.
 func (e *UUIDMismatchError) Error() string {
-	return fmt.Sprintf("chain: %s: parent UUID %v in header, but parent %s has UUID %v: %v",
+	return fmt.Sprintf("%s: parent UUID %v in header, but parent %s has UUID %v: %v",
 		e.Child, e.Want, e.Parent, e.Got, ErrUUIDMismatch)
 }
 
@@ -159,7 +157,11 @@ type ValidationError struct {
 // Error describes every problem, one per line.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "chain: %d problem(s):", len(e.Problems))
+	if len(e.Problems) == 1 {
+		b.WriteString("chain has 1 problem:")
+	} else {
+		fmt.Fprintf(&b, "chain has %d problems:", len(e.Problems))
+	}
 	for _, p := range e.Problems {
 		msg := p.Err.Error()
 		if !strings.Contains(msg, p.Path) {
@@ -193,7 +195,7 @@ type RelinkError struct {
 
 // Error describes the child, its intended parent, the cause and what was already relinked.
 func (e *RelinkError) Error() string {
-	s := fmt.Sprintf("chain: relink %s (index %d)", e.Child, e.Index)
+	s := fmt.Sprintf("relink %s (index %d)", e.Child, e.Index)
 	if e.Parent != "" {
 		s += " to " + e.Parent
 	}

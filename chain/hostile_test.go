@@ -8,6 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -311,6 +314,119 @@ func TestUUIDs(t *testing.T) {
 			}
 			if !tc.dup && !tc.nullUUID && err != nil {
 				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestErrorText checks that errors name the package at most once and
+// each file where it matters, whatever wraps what.
+func TestErrorText(t *testing.T) {
+	dir := tempDir(t)
+	paths := vhdtest.Chain(t, dir, 3, mib, nil, nil)
+	hidden := paths[1]
+	missing := vhdtest.Child(t, filepath.Join(dir, "missing.vhd"), paths[2], nil)
+	pointAt(t, missing, "./nowhere.vhd")
+	outside := vhdtest.Child(t, filepath.Join(dir, "outside.vhd"), paths[2], nil)
+	pointAt(t, outside, "../x.vhd")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		err  func() error
+		want []string // each must appear
+	}{
+		{"hidden leaf", func() error { _, err := chain.Validate(ctx, hidden, &chain.Options{Root: dir}); return err }, []string{hidden, "hidden"}},
+		{"missing parent", func() error { _, err := chain.Walk(ctx, missing, &chain.Options{Root: dir}); return err }, []string{missing, "nowhere.vhd", "not found"}},
+		{"outside", func() error { _, err := chain.Validate(ctx, outside, &chain.Options{Root: dir}); return err }, []string{outside, "outside the root"}},
+		{"relink a dynamic child", func() error {
+			return chain.Relink(ctx, []string{paths[2], paths[1]}, &chain.RelinkOptions{Root: dir})
+		}, []string{paths[2], "not a differencing disk"}},
+		{"no root", func() error { _, err := chain.Walk(ctx, paths[0], nil); return err }, []string{"root"}},
+	} {
+		err := tc.err()
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		msg := err.Error()
+		for _, prefix := range []string{"chain: ", "vhd: "} {
+			re := regexp.MustCompile(`(^|[^.\w])` + prefix)
+			if n := len(re.FindAllString(msg, -1)); n > 1 {
+				t.Errorf("%s: %q appears %d times in %q", tc.name, prefix, n, msg)
+			}
+		}
+		lines := strings.Split(msg, "\n")
+		slices.Sort(lines)
+		if len(slices.Compact(lines)) != len(strings.Split(msg, "\n")) {
+			t.Errorf("%s: a line repeats in %q", tc.name, msg)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: %q does not say %q", tc.name, msg, w)
+			}
+		}
+	}
+}
+
+// TestLocatorDecodingAgrees gives a child locators blktap cannot decode
+// (odd-length UTF-16, non-ASCII past the NUL) and only those: Walk,
+// Validate and CheckFile all refuse them, where Walk used to follow what
+// the checker rejects.
+func TestLocatorDecodingAgrees(t *testing.T) {
+	w2 := func(s string) []byte { b, _ := vhd.EncodeLocator(vhd.PlatformW2ku, s); return b }
+	for _, tc := range []struct {
+		name string
+		keep vhd.PlatformCode // the code whose slots keep their locator
+		data []byte           // their new data; nil keeps it
+		ok   bool
+	}{
+		{"MacX alone", vhd.PlatformMacX, nil, true},
+		{"W2ku alone", vhd.PlatformW2ku, nil, true},
+		{"W2ku odd length", vhd.PlatformW2ku, append(w2("./p.vhd"), '.'), false},
+		{"W2ku non-ASCII past the NUL", vhd.PlatformW2ku, append(w2("./p.vhd"), 0, 0, 0xE9, 0), false},
+		{"MacX non-ASCII past the NUL", vhd.PlatformMacX, []byte("file://./p.vhd\x00\xc3\xa9"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tempDir(t)
+			p := vhdtest.Dynamic(t, filepath.Join(dir, "p.vhd"), mib, nil)
+			leaf := vhdtest.Child(t, filepath.Join(dir, "leaf.vhd"), p, nil)
+			f, err := vhd.Open(leaf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := *f.Header
+			f.Close()
+			for i, l := range h.Locators {
+				if l.Code == tc.keep || tc.keep == vhd.PlatformW2ku && l.Code == vhd.PlatformW2ru {
+					if tc.data != nil {
+						patchLocator(t, leaf, i, tc.data)
+					}
+					continue
+				}
+				if l.Code.Decodable() {
+					vhdtest.PatchHeader(t, leaf, true, func(h *vhd.Header) { h.Locators[i] = vhd.ParentLocator{} })
+				}
+			}
+			ctx := context.Background()
+			c, walkErr := chain.Walk(ctx, leaf, &chain.Options{Root: dir})
+			c.Close()
+			c, valErr := chain.Validate(ctx, leaf, &chain.Options{Root: dir})
+			c.Close()
+			_, checkErr := chain.CheckFile(ctx, leaf, nil)
+			if tc.ok {
+				if walkErr != nil || valErr != nil || checkErr != nil {
+					t.Fatalf("Walk: %v\nValidate: %v\nCheckFile: %v", walkErr, valErr, checkErr)
+				}
+				return
+			}
+			if !errors.Is(walkErr, chain.ErrUndecodableLocator) {
+				t.Errorf("Walk: %v, want ErrUndecodableLocator", walkErr)
+			}
+			if !errors.Is(valErr, vhd.ErrLocatorInvalid) {
+				t.Errorf("Validate: %v, want ErrLocatorInvalid", valErr)
+			}
+			if !errors.Is(checkErr, vhd.ErrLocatorInvalid) {
+				t.Errorf("CheckFile: %v, want ErrLocatorInvalid", checkErr)
 			}
 		})
 	}

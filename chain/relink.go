@@ -33,7 +33,7 @@ type RelinkOptions struct {
 //
 // Relink checks its input before writing anything: every file opens as a
 // VHD (in confined mode inside Root), every file but the last is a
-// differencing disk (ErrNotDifferencing), the last is not
+// differencing disk (vhd.ErrNotDifferencing), the last is not
 // (ErrDifferencingBase), no file appears twice, by device and inode
 // (ErrCycle), and there are at most MaxDepth files (ErrTooDeep). It then
 // relinks from the base up: paths[n-2] first, the leaf last, so that
@@ -99,7 +99,7 @@ func Relink(ctx context.Context, paths []string, opts *RelinkOptions) error {
 		f.Close()
 		switch {
 		case i < len(paths)-1 && !diff:
-			return refuse(fmt.Errorf("%w: %s is a %v disk", ErrNotDifferencing, p, f.DiskType()))
+			return refuse(fmt.Errorf("%w: %s is a %v disk", vhd.ErrNotDifferencing, p, f.DiskType()))
 		case i == len(paths)-1 && diff:
 			return refuse(fmt.Errorf("%w: %s", ErrDifferencingBase, p))
 		}

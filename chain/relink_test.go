@@ -111,7 +111,7 @@ func TestRelinkRefusesBadInput(t *testing.T) {
 		{"base is a differencing disk", func(t *testing.T, tmp string, p []string) []string { return p[:3] }, chain.RelinkOptions{}, chain.ErrDifferencingBase, 2},
 		{"interior is not a differencing disk", func(t *testing.T, tmp string, p []string) []string {
 			return []string{p[0], p[4], p[3]}
-		}, chain.RelinkOptions{}, chain.ErrNotDifferencing, 1},
+		}, chain.RelinkOptions{}, vhd.ErrNotDifferencing, 1},
 		{"same file twice", func(t *testing.T, tmp string, p []string) []string {
 			return []string{p[0], p[1], p[0], p[4]}
 		}, chain.RelinkOptions{}, chain.ErrCycle, 2},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/vhdkit/vhdkit/vhd"
 )
@@ -63,18 +64,18 @@ func NewResolver(root string) (*Resolver, error) {
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
-		return nil, fmt.Errorf("chain: root %s: %w", root, err)
+		return nil, fmt.Errorf("chain root %s: %w", root, err)
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		return nil, fmt.Errorf("chain: root %s: %w", root, err)
+		return nil, fmt.Errorf("chain root %s: %w", root, err)
 	}
 	st, err := os.Stat(real)
 	if err != nil {
-		return nil, fmt.Errorf("chain: root %s: %w", root, err)
+		return nil, fmt.Errorf("chain root %s: %w", root, err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("chain: root %s is not a directory", root)
+		return nil, &fs.PathError{Op: "open", Path: root, Err: fmt.Errorf("chain root is not a directory: %w", syscall.ENOTDIR)}
 	}
 	return &Resolver{mode: Confined, root: real}, nil
 }
@@ -270,7 +271,7 @@ func (r *Resolver) Open(path string) (*vhd.File, error) {
 	}
 	real, err := r.confine(path)
 	if err != nil {
-		return nil, fmt.Errorf("chain: open %w", err)
+		return nil, fmt.Errorf("open %w", err)
 	}
 	return r.openReal(real)
 }
@@ -313,23 +314,23 @@ func (r *Resolver) openLink(path string, st os.FileInfo, flag int) (*vhd.File, e
 func (r *Resolver) sameInRoot(real string) error {
 	rel, err := filepath.Rel(r.root, real)
 	if err != nil || !filepath.IsLocal(rel) {
-		return fmt.Errorf("chain: open %s: %w", real, ErrOutsideRoot)
+		return fmt.Errorf("open %s: %w", real, ErrOutsideRoot)
 	}
 	root, err := os.OpenRoot(r.root)
 	if err != nil {
-		return fmt.Errorf("chain: open root %s: %w", r.root, err)
+		return fmt.Errorf("open chain root %s: %w", r.root, err)
 	}
 	defer root.Close()
 	inRoot, err := root.Stat(rel)
 	if err != nil {
-		return fmt.Errorf("chain: open %s in root %s: %w", rel, r.root, err)
+		return fmt.Errorf("open %s in chain root %s: %w", rel, r.root, err)
 	}
 	st, err := os.Stat(real)
 	if err != nil {
 		return err
 	}
 	if !os.SameFile(inRoot, st) {
-		return fmt.Errorf("chain: open %s: file changed while opening: %w", real, ErrOutsideRoot)
+		return fmt.Errorf("open %s: file changed while opening: %w", real, ErrOutsideRoot)
 	}
 	return nil
 }

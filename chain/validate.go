@@ -62,7 +62,14 @@ func Validate(ctx context.Context, leaf string, opts *Options) (*Chain, error) {
 		case len(c.Links) > 0:
 			path = c.Links[len(c.Links)-1].Path
 		}
-		probs = append(probs, LinkProblem{Path: path, Err: werr})
+		// Confined mode names each locator leaving the root already.
+		dup := false
+		for _, p := range probs {
+			dup = dup || p.Err.Error() == werr.Error()
+		}
+		if !dup {
+			probs = append(probs, LinkProblem{Path: path, Err: werr})
+		}
 	}
 	if len(probs) > 0 {
 		c.Close()

@@ -56,7 +56,7 @@ func (im *importer) check(ctx context.Context) error {
 		case k == n-1 && typ == vhd.DiskDifferencing:
 			return invalid(k, fmt.Errorf("%w: %s, the last VHD of the image, has no parent in it", chain.ErrDifferencingBase, im.source(k)))
 		case k < n-1 && typ != vhd.DiskDifferencing:
-			return invalid(k, fmt.Errorf("%w: %s is a %v disk but %s follows it in the image", chain.ErrNotDifferencing, im.source(k), typ, im.source(k+1)))
+			return invalid(k, fmt.Errorf("%w: %s is a %v disk but %s follows it in the image", vhd.ErrNotDifferencing, im.source(k), typ, im.source(k+1)))
 		case typ != vhd.DiskFixed && bs != vhd.DefaultBlockSize:
 			return invalid(k, fmt.Errorf("%w: %d bytes; XenServer takes only 2 MiB (%d)", chain.ErrBlockSize, bs, vhd.DefaultBlockSize))
 		case k == 0 && hidden != 0:
