@@ -180,7 +180,7 @@ func TestReadStreamRefusals(t *testing.T) {
 	// Found only at the end: a truncated body of unknown length, a bad
 	// last footer. Typed errors, and nothing left behind.
 	for name, b := range map[string][]byte{
-		"truncated body":     base[:len(base)-2*mib],
+		"truncated body":      base[:len(base)-2*mib],
 		"last footer differs": func() []byte { b := clone(); b[len(b)-512+85] = 1; return b }(),
 	} {
 		t.Run(name, func(t *testing.T) {
