@@ -72,7 +72,7 @@ func openFile(name string, flag int, perm fs.FileMode, devices bool) (openedFile
 		o.size = end
 	default:
 		syscall.Close(fd)
-		return openedFile{}, notRegular(name, unixMode(st.Mode), devices)
+		return openedFile{}, notRegular(name, unixMode(uint32(st.Mode)), devices)
 	}
 	if err := syscall.SetNonblock(fd, false); err != nil {
 		syscall.Close(fd)
