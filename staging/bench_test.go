@@ -85,9 +85,9 @@ func benchChain(b *testing.B) string {
 	return sr
 }
 
-// seedStaging hard-links the chain as 0.vhd, 1.vhd, 2.vhd into a new
-// directory, as the seed's prepare_staging_area does.
-func seedStaging(b *testing.B, sr string) (dir string, size int64) {
+// pluginStaging hard-links the chain as 0.vhd, 1.vhd, 2.vhd into a new
+// directory, as prepare_staging_area of nova's XenServer plugin does.
+func pluginStaging(b *testing.B, sr string) (dir string, size int64) {
 	b.Helper()
 	dir = b.TempDir()
 	for k, u := range benchUUIDs {
@@ -111,11 +111,11 @@ func shell(b *testing.B, script string) {
 
 // BenchmarkExport streams the benchmark chain as a tar.gz with Export (at
 // the default level 6, and at level 1, vdi-transfer upload's default), and
-// with the seed's tar -zc over its staging directory, in the same run.
+// with the tar -zc of nova's XenServer plugin over its staging directory, in the same run.
 // Bytes are the chain's file sizes.
 func BenchmarkExport(b *testing.B) {
 	sr := benchChain(b)
-	staged, size := seedStaging(b, sr)
+	staged, size := pluginStaging(b, sr)
 	if _, err := exec.LookPath("tar"); err != nil {
 		b.Skip("tar not installed")
 	}
@@ -144,12 +144,12 @@ func BenchmarkExport(b *testing.B) {
 }
 
 // BenchmarkImport imports a tar -zc image of the benchmark chain with
-// Import (fsync on) into a fresh SR, beside tar -zx alone and the seed's
+// Import (fsync on) into a fresh SR, beside tar -zx alone and nova's XenServer plugin's
 // pipeline (tar -zx into a staging directory, then renames into the SR),
 // in the same run. Bytes are the chain's file sizes.
 func BenchmarkImport(b *testing.B) {
 	sr := benchChain(b)
-	staged, size := seedStaging(b, sr)
+	staged, size := pluginStaging(b, sr)
 	if _, err := exec.LookPath("tar"); err != nil {
 		b.Skip("tar not installed")
 	}
@@ -196,7 +196,7 @@ func BenchmarkImport(b *testing.B) {
 			b.StartTimer()
 		}
 	})
-	b.Run("seed", func(b *testing.B) {
+	b.Run("nova-plugin", func(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
 			b.StopTimer()

@@ -102,7 +102,7 @@ func imageDir(t testing.TB, depth int, name func(int) string) string {
 	return dir
 }
 
-// tarGz packs dir with GNU tar as the seed does: tar -zc --directory=DIR .
+// tarGz packs dir with GNU tar as nova's XenServer plugin does: tar -zc --directory=DIR .
 func tarGz(t testing.TB, dir string) []byte {
 	t.Helper()
 	tarPath := vhdtest.Tool(t, "tar")

@@ -7,13 +7,15 @@
 //  2. uploads the chain from the SR to a tar.gz image, as the Glance upload
 //     does (staging.Export);
 //  3. downloads the image into a second SR, as the Glance download does
-//     (staging.Import: extract, relink, validate, move in all or nothing);
+//     (staging.Import: extract, check, relink, validate, move in all or
+//     nothing);
 //  4. proves the imported chain valid (chain.Validate, confined to the SR)
 //     and its virtual disk identical to the source's (SHA-256 of a
 //     read-through of each chain);
 //  5. prints sizes, times and throughput, and removes everything.
 //
-// Run it with "go run ./examples/demo"; -keep leaves the files in place.
+// Run it with "go run ./examples/demo"; -keep leaves the files in place and
+// says where. Sizes are in MiB, rates in MiB/s.
 package main
 
 import (
@@ -32,13 +34,14 @@ import (
 	"time"
 
 	"github.com/vhdkit/vhdkit/chain"
+	"github.com/vhdkit/vhdkit/examples/internal/console"
 	"github.com/vhdkit/vhdkit/staging"
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
 func main() {
 	keep := flag.Bool("keep", false, "keep the temporary SRs and image")
-	scale := flag.Int("mib", 256, "MiB of data written across the chain")
+	scale := flag.Int("mib", 256, "MiB of data written across the chain, in whole 2 MiB blocks")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -53,9 +56,7 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Fprintf(w, "files kept in %s\n", tmp)
-	} else {
+	if !keep {
 		defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
 	}
 	sr1, sr2 := filepath.Join(tmp, "sr1"), filepath.Join(tmp, "sr2")
@@ -71,7 +72,7 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("building the chain: %w", err)
 	}
-	fmt.Fprintf(w, "1. built a chain in %s (%s of data, %v)\n", sr1, size(written), since(t0))
+	fmt.Fprintf(w, "1. built a chain in %s (%s of data, %v)\n", sr1, console.Bytes(written), since(t0))
 	if err := describe(ctx, w, sr1, leaf); err != nil {
 		return err
 	}
@@ -95,8 +96,8 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 	}
 	upTime := time.Since(t1)
 	fmt.Fprintf(w, "\n2. upload (staging.Export, gzip level 6 on every core)\n")
-	fmt.Fprintf(w, "   %d VHDs, %s -> %s image in %v: %s/s in, %s/s out\n",
-		len(up.VDIs), size(up.Logical), size(up.Compressed), round(upTime), size(rate(up.Logical, upTime)), size(rate(up.Compressed, upTime)))
+	fmt.Fprintf(w, "   %d VHDs, %s of files -> %s image in %v: %s in, %s out\n",
+		len(up.VDIs), console.Bytes(up.Logical), console.Bytes(up.Compressed), round(upTime), console.Rate(up.Logical, upTime), console.Rate(up.Compressed, upTime))
 
 	// Download: the image into the second SR, with fresh UUIDs.
 	in, err := os.Open(image)
@@ -110,10 +111,10 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 		return fmt.Errorf("download: %w", err)
 	}
 	downTime := time.Since(t2)
-	fmt.Fprintf(w, "\n3. download (staging.Import: extract, relink, validate, fsync, move in)\n")
-	fmt.Fprintf(w, "   %s image -> %s in %v: %s/s in, %s/s out; root %s\n",
-		size(down.Compressed), size(down.Logical), round(downTime), size(rate(down.Compressed, downTime)),
-		size(rate(down.Logical, downTime)), down.Leaf.UUID)
+	fmt.Fprintf(w, "\n3. download (staging.Import: extract, check, relink, validate, fsync, move in)\n")
+	fmt.Fprintf(w, "   %s image -> %s of files in %v: %s in, %s out; leaf %s\n",
+		console.Bytes(down.Compressed), console.Bytes(down.Logical), round(downTime), console.Rate(down.Compressed, downTime),
+		console.Rate(down.Logical, downTime), down.Leaf.UUID)
 
 	// Proof: the chain validates inside SR 2 and reads the same as SR 1's.
 	fmt.Fprintf(w, "\n4. checks\n")
@@ -141,9 +142,11 @@ func run(ctx context.Context, w io.Writer, scale int, keep bool) (err error) {
 	fmt.Fprintf(w, "   SR 2 holds exactly: %s\n", strings.Join(names, " "))
 	fmt.Fprintf(w, "\n5. done in %v", since(t0))
 	if !keep {
-		fmt.Fprintf(w, "; temporary files removed")
+		fmt.Fprintf(w, "; temporary files removed\n")
+		return nil
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "; files kept (remove them with: rm -r %s):\n", tmp)
+	fmt.Fprintf(w, "   SR 1   %s\n   image  %s\n   SR 2   %s\n", sr1, image, sr2)
 	return nil
 }
 
@@ -155,11 +158,27 @@ func describe(ctx context.Context, w io.Writer, sr string, leaf vhd.UUID) error 
 	}
 	defer c.Close()
 	fmt.Fprintf(w, "   chain valid (chain.Validate, confined to %s), leaf first:\n", filepath.Base(sr))
-	for _, l := range c.Links {
+	var data, files int64
+	for i, l := range c.Links {
 		h, _ := l.File.Hidden()
-		fmt.Fprintf(w, "     %-40s %-12v file %9s  virtual %s  hidden=%d\n",
-			filepath.Base(l.Path), l.File.DiskType(), size(l.File.FileSize()), size(l.File.VirtualSize()), h)
+		blocks, err := l.File.AllocatedBlocks()
+		if err != nil {
+			return err
+		}
+		role := "interior"
+		switch i {
+		case 0:
+			role = "leaf"
+		case len(c.Links) - 1:
+			role = "base"
+		}
+		d := blocks * l.File.BlockSize()
+		data += d
+		files += l.File.FileSize()
+		fmt.Fprintf(w, "     %-8s %-38s %-12v data %10s  file %10s  virtual %s  hidden=%d\n",
+			role, filepath.Base(l.Path), l.File.DiskType(), console.Bytes(d), console.Bytes(l.File.FileSize()), console.Bytes(l.File.VirtualSize()), h)
 	}
+	fmt.Fprintf(w, "     %-8s %-38s %-12s data %10s  file %10s (data plus VHD metadata)\n", "total", "", "", console.Bytes(data), console.Bytes(files))
 	return nil
 }
 
@@ -179,12 +198,17 @@ func diskHash(ctx context.Context, sr string, leaf vhd.UUID) (string, error) {
 
 // makeChain builds base <- middle <- leaf in sr, named <uuid>.vhd as in a
 // XenServer SR, with interior links hidden, and returns the leaf's UUID and
-// the bytes written. The virtual disk is 1 GiB; data is written in whole
-// 2 MiB blocks: half pseudo-random, a third text, the rest zeros.
+// the bytes written: data rounded down to whole 2 MiB blocks, 15% of them
+// in the leaf, 25% in the middle and the rest in the base, each link's
+// blocks at distinct offsets so that every byte written is data its file
+// holds. The virtual disk is 1 GiB, or more when data needs it; blocks are
+// half pseudo-random, a third text, the rest zeros.
 func makeChain(sr string, data int64) (vhd.UUID, int64, error) {
-	const virtual = 1 << 30
 	const block = 2 << 20
-	share := []float64{0.15, 0.25, 0.6} // of data, for leaf, middle, base
+	total := data / block
+	counts := []int64{total * 15 / 100, total * 25 / 100, 0} // leaf, middle, base
+	counts[2] = total - counts[0] - counts[1]
+	virtual := max(int64(1<<30), counts[2]*block)
 	ids := []vhd.UUID{vhd.NewUUID(), vhd.NewUUID(), vhd.NewUUID()}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var written int64
@@ -202,13 +226,12 @@ func makeChain(sr string, data int64) (vhd.UUID, int64, error) {
 		if err != nil {
 			return vhd.UUID{}, 0, err
 		}
-		blocks := int(float64(data)*share[i]) / block
 		buf := make([]byte, block)
-		for b := range blocks {
+		// Spread the blocks over the disk; later links overwrite some of
+		// their parents' blocks and add new ones.
+		for b, slot := range rng.Perm(int(virtual / block))[:counts[i]] {
 			fill(buf, b%6, rng)
-			// Spread the blocks over the disk; later links overwrite some
-			// of their parents' blocks and add new ones.
-			off := int64(rng.IntN(virtual/block)) * block
+			off := int64(slot) * block
 			if _, err := f.WriteAt(buf, off); err != nil {
 				f.Close()
 				return vhd.UUID{}, 0, err
@@ -249,20 +272,6 @@ func fill(buf []byte, kind int, rng *rand.Rand) {
 		clear(buf)
 	}
 }
-
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-func rate(n int64, d time.Duration) int64 { return int64(float64(n) / max(d.Seconds(), 1e-6)) }
 
 func round(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Times vdi-transfer upload/download against the seed's pipelines on the
+# Times vdi-transfer upload/download against the pipelines of nova's XenServer plugin on the
 # staging benchmark chain (built once by: go test -run XXX -bench Export -benchtime 1x ./staging). Median of N runs.
 set -e
 N=${N:-3}
@@ -24,8 +24,8 @@ t() { # name, command
   echo "$1: $(echo $ts | tr ' ' '\n' | sort -n | sed -n "$(( (N+1)/2 ))p") s  (runs:$ts)"
 }
 t "vdi-transfer upload" "$BIN upload --sr $SR $U0 $U1 $U2 > /dev/null"
-t "seed upload (tar -zc)" "tar -zc --directory=$W/stage . > /dev/null"
+t "nova plugin upload (tar -zc)" "tar -zc --directory=$W/stage . > /dev/null"
 t "vdi-transfer download" "$BIN download --sr $W/dst < $W/image.tgz > /dev/null"
 t "tar -zx alone" "tar -zx --directory=$W/dst < $W/image.tgz"
-t "seed download (tar -zx + renames)" "s=\$(mktemp -d $W/dst/tmpXXXXXX); tar -zx --directory=\$s < $W/image.tgz; for i in 0 1 2; do mv \$s/\$i.vhd \$s/\$(cat /proc/sys/kernel/random/uuid).vhd; done; mv \$s/*.vhd $W/dst/; rmdir \$s"
+t "nova plugin download (tar -zx + renames)" "s=\$(mktemp -d $W/dst/tmpXXXXXX); tar -zx --directory=\$s < $W/image.tgz; for i in 0 1 2; do mv \$s/\$i.vhd \$s/\$(cat /proc/sys/kernel/random/uuid).vhd; done; mv \$s/*.vhd $W/dst/; rmdir \$s"
 rm -rf $W
