@@ -166,23 +166,25 @@ func TestRelinkFailsMidway(t *testing.T) {
 	dir := tempDir(t)
 	p, _ := stage(t, dir)
 	vhdtest.PatchFooter(t, p[2], vhdtest.Both, true, func(f *vhd.Footer) { f.UUID = vhd.UUID{} })
-	snap := snapshotFiles(t, p[:2])
+	snap := snapshotFiles(t, p[:3])
 	err := chain.Relink(context.Background(), p, &chain.RelinkOptions{Root: dir})
 	t.Log(err)
+	// p[2] fails vhd.Check (null UUID), so SetParent refuses to touch it.
 	var re *chain.RelinkError
-	if !errors.As(err, &re) || !errors.Is(err, vhd.ErrNullParentUUID) {
-		t.Fatalf("err = %v, want a *RelinkError wrapping vhd.ErrNullParentUUID", err)
+	var ce *vhd.CheckError
+	if !errors.As(err, &re) || !errors.As(err, &ce) || !errors.Is(err, vhd.ErrFooterInvalid) {
+		t.Fatalf("err = %v, want a *RelinkError wrapping the *vhd.CheckError of p[2]", err)
 	}
 	type got struct {
 		Index         int
 		Child, Parent string
 		Relinked      []string
 	}
-	if diff := cmp.Diff(got{1, p[1], p[2], []string{p[3], p[2]}}, got{re.Index, re.Child, re.Parent, re.Relinked}); diff != "" {
+	if diff := cmp.Diff(got{2, p[2], p[3], []string{p[3]}}, got{re.Index, re.Child, re.Parent, re.Relinked}); diff != "" {
 		t.Errorf("RelinkError (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(snap, snapshotFiles(t, p[:2])); diff != "" {
-		t.Errorf("children nearer the leaf changed:\n%s", diff)
+	if diff := cmp.Diff(snap, snapshotFiles(t, p[:3])); diff != "" {
+		t.Errorf("the refused child or those nearer the leaf changed:\n%s", diff)
 	}
 	// The links relinked form a valid chain with the base.
 	c, err := chain.Walk(context.Background(), p[3], &chain.Options{Root: dir})

@@ -16,14 +16,20 @@ func batBytes(n uint32) int64 {
 
 func pad512(n int64) int64 { return (n + SectorSize - 1) &^ (SectorSize - 1) }
 
-// BAT returns the block allocation table: one sector offset per block, or
-// [Unallocated]. It is read on first use, after checking that it fits in
-// the file, and must not be modified.
+// BAT returns the block allocation table: one sector offset per block of
+// the virtual size, or [Unallocated]. Only the entries the virtual size
+// needs are read (a header may rightly claim more: vhd-util create -S
+// preallocates the table for a larger size), after checking that they lie,
+// sector aligned, within the file; the table is read in bounded pieces. The
+// slice is shared and must not be modified.
 func (f *File) BAT() ([]uint32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.loadBAT()
 }
+
+// batChunk bounds the bytes of the table read at once.
+const batChunk = 256 << 10
 
 // loadBAT reads the BAT once. The caller holds f.mu.
 func (f *File) loadBAT() ([]uint32, error) {
@@ -31,28 +37,41 @@ func (f *File) loadBAT() ([]uint32, error) {
 		return f.bat, f.batErr
 	}
 	f.batLoaded = true
+	f.bat, f.batErr = f.readBAT()
+	return f.bat, f.batErr
+}
+
+func (f *File) readBAT() ([]uint32, error) {
 	if f.Header == nil {
-		f.batErr = fmt.Errorf("vhd: %s: %w", f.name, ErrNotDynamic)
-		return nil, f.batErr
+		return nil, fmt.Errorf("vhd: %s: %w", f.name, ErrNotDynamic)
 	}
 	h := f.Header
-	n := int64(h.MaxTableEntries)
+	hoff := int64(f.Footer.DataOffset)
+	// Blocks is bounded: the virtual size is at most MaxSize and the block
+	// size at least 512 (both checked when the file was opened).
+	n := min(int64(h.MaxTableEntries), f.Blocks())
 	off := h.TableOffset
-	if off > uint64(f.size) || n*4 > f.size-int64(off) {
-		f.batErr = formatErr(f.name, "header", "max table entries", int64(f.Footer.DataOffset)+headerOffMaxEntries, ErrTooLarge,
+	switch {
+	case off%SectorSize != 0:
+		// blktap reads the table with O_DIRECT and fails (EINVAL).
+		return nil, formatErr(f.name, "header", "table offset", hoff+headerOffTable, ErrFormat,
+			"BAT offset %d is not a multiple of 512", off)
+	case off > uint64(f.size) || n*4 > f.size-int64(off):
+		return nil, formatErr(f.name, "header", "table offset", hoff+headerOffTable, ErrTruncated,
 			"BAT of %d entries at offset %d does not fit in a file of %d bytes", n, off, f.size)
-		return nil, f.batErr
-	}
-	buf := make([]byte, n*4)
-	if err := f.readFull(buf, int64(off)); err != nil {
-		f.batErr = fmt.Errorf("vhd: %s: reading BAT: %w", f.name, err)
-		return nil, f.batErr
 	}
 	bat := make([]uint32, n)
-	for i := range bat {
-		bat[i] = binary.BigEndian.Uint32(buf[4*i:])
+	buf := make([]byte, min(n*4, batChunk))
+	for done := int64(0); done < n; {
+		k := min(n-done, int64(len(buf))/4)
+		if err := f.readFull(buf[:4*k], int64(off)+4*done); err != nil {
+			return nil, fmt.Errorf("vhd: %s: reading BAT: %w", f.name, err)
+		}
+		for j := range k {
+			bat[done+j] = binary.BigEndian.Uint32(buf[4*j:])
+		}
+		done += k
 	}
-	f.bat = bat
 	return bat, nil
 }
 
@@ -86,21 +105,50 @@ func (f *File) endOfHeaders() (int64, error) {
 		return 0, fmt.Errorf("vhd: %s: %w", f.name, ErrNotDynamic)
 	}
 	h := f.Header
-	end := int64(f.Footer.DataOffset) + HeaderSize
-	end = max(end, int64(h.TableOffset)+batBytes(h.MaxTableEntries))
+	hoff := int64(f.Footer.DataOffset)
+	e := endCalc{f: f}
+	e.add(f.footerPart(), "data offset", f.footerOffset()+footerOffDataOffset, f.Footer.DataOffset, HeaderSize)
+	e.add("header", "table offset", hoff+headerOffTable, h.TableOffset, uint64(batBytes(h.MaxTableEntries)))
 	bm, err := f.loadBatmap()
 	if err != nil && err != ErrNoBatmap {
 		return 0, err
 	}
 	if bm != nil {
-		end = max(end, bm.HeaderOffset+SectorSize, int64(bm.Header.Offset)+int64(bm.Header.Size)*SectorSize)
+		e.add("batmap", "", bm.HeaderOffset, uint64(bm.HeaderOffset), SectorSize)
+		e.add("batmap", "offset", bm.HeaderOffset+8, bm.Header.Offset, uint64(bm.Header.Size)*SectorSize)
 	}
-	for _, l := range h.Locators {
+	for i, l := range h.Locators {
 		if l.Code != PlatformNone {
-			end = max(end, int64(l.DataOffset)+l.Size())
+			e.add(fmt.Sprintf("parent locator %d", i), "data offset", hoff+headerOffLocators+int64(i)*locatorEntrySize+16,
+				l.DataOffset, uint64(l.Size()))
 		}
 	}
-	return end, nil
+	return e.end, e.err
+}
+
+// maxMetadataEnd bounds where metadata may end: past it an offset is
+// certainly wrong (blocks lie below 2 TiB, sector numbers being 32-bit),
+// and sums of such offsets could overflow.
+const maxMetadataEnd = 1 << 42
+
+// endCalc is the running maximum of structure ends, with the first
+// structure that ends impossibly far as a FormatError.
+type endCalc struct {
+	f   *File
+	end int64
+	err error
+}
+
+func (e *endCalc) add(part, field string, at int64, off, n uint64) {
+	if e.err != nil {
+		return
+	}
+	if off > maxMetadataEnd || n > maxMetadataEnd || off+n > maxMetadataEnd {
+		e.err = formatErr(e.f.name, part, field, at, ErrTooLarge,
+			"%d bytes at offset %d end past %d, beyond any VHD", n, off, uint64(maxMetadataEnd))
+		return
+	}
+	e.end = max(e.end, int64(off+n))
 }
 
 // EndOfData returns the offset just past the last byte of metadata or block

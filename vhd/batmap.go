@@ -77,8 +77,11 @@ func (h *BatmapHeader) MarshalBinary() ([]byte, error) {
 // significant bit first), and its header.
 type Batmap struct {
 	Header       BatmapHeader
-	HeaderOffset int64  // where the header sector is
-	Map          []byte // Header.Size sectors
+	HeaderOffset int64 // where the header sector is
+	// Map is the part of the map read: whole sectors covering one bit per
+	// block of the virtual size and the bytes the checksum covers, at most
+	// Header.Size sectors (a map may be preallocated for a larger size).
+	Map []byte
 }
 
 // Full reports whether the map marks block i as fully written.
@@ -146,7 +149,10 @@ func (f *File) readBatmap() (*Batmap, error) {
 		return nil, ErrNoBatmap
 	}
 	h := f.Header
-	hoff := int64(h.TableOffset) + batBytes(h.MaxTableEntries)
+	hoff := int64(-1)
+	if h.TableOffset <= uint64(f.size) {
+		hoff = int64(h.TableOffset) + batBytes(h.MaxTableEntries)
+	}
 	if hoff < 0 || hoff > f.size-SectorSize {
 		if !required {
 			return nil, ErrNoBatmap
@@ -175,7 +181,10 @@ func (f *File) readBatmap() (*Batmap, error) {
 		return nil, formatErr(f.name, "batmap", "size", hoff+batmapOffSize, ErrTooLarge,
 			"map of %d sectors at offset %d does not fit in a file of %d bytes", bh.Size, bh.Offset, f.size)
 	}
-	bm.Map = make([]byte, mapLen)
+	// Read only what the virtual size needs: bounded by MaxSize, whatever
+	// the header claims.
+	need := max(pad512((f.Blocks()+7)/8), batmapChecksumLen(f.Footer.CurrentSize))
+	bm.Map = make([]byte, min(mapLen, need))
 	if err := f.readFull(bm.Map, int64(bh.Offset)); err != nil {
 		return nil, fmt.Errorf("vhd: %s: reading batmap: %w", f.name, err)
 	}

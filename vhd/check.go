@@ -176,14 +176,32 @@ type CheckReport struct {
 	Truncated int
 }
 
-// Valid reports whether the check found no problem. Rules in NotRun are
-// not counted as passed: a caller that needs them must look at NotRun too.
-func (r *CheckReport) Valid() bool { return len(r.Problems) == 0 && r.Truncated == 0 }
+// Valid reports whether the file passed every rule: no problem was found
+// and no rule was left out (NotRun is empty). A differencing disk checked
+// without CheckOptions.Parents is never Valid, since its parent rules did
+// not run; ask [CheckReport.ValidSoFar] for the verdict of the rules that
+// did.
+func (r *CheckReport) Valid() bool { return r.ValidSoFar() && r.Complete() }
+
+// Complete reports whether every rule ran (NotRun is empty).
+func (r *CheckReport) Complete() bool { return len(r.NotRun) == 0 }
+
+// ValidSoFar reports whether the rules that ran found no problem, whether
+// or not every rule ran: the partial verdict, for a caller that knows why
+// some rules could not run (such as one about to relink a child whose
+// parent is not there yet).
+func (r *CheckReport) ValidSoFar() bool { return len(r.Problems) == 0 && r.Truncated == 0 }
+
+// ErrIncomplete is matched by the [CheckError] of a check that found no
+// problem but could not run every rule (see [CheckReport.NotRun]): the file
+// is not known to be valid.
+var ErrIncomplete = errors.New("vhd: check incomplete")
 
 // CheckError is the error [Check] returns when it finds problems.
 type CheckError struct {
 	File     string    // CheckOptions.Name
 	Problems []Problem // every problem, as in CheckReport.Problems
+	NotRun   []string  // the rules that did not run, as in CheckReport.NotRun
 }
 
 // Error returns the file name and the first problem's message, with the
@@ -196,6 +214,10 @@ func (e *CheckError) Error() string {
 		b.WriteString(": ")
 	}
 	if len(e.Problems) == 0 {
+		if len(e.NotRun) > 0 {
+			fmt.Fprintf(&b, "check incomplete: not run: %s", strings.Join(e.NotRun, "; "))
+			return b.String()
+		}
 		b.WriteString("check failed")
 		return b.String()
 	}
@@ -211,9 +233,16 @@ func (e *CheckError) Error() string {
 }
 
 // Unwrap returns the distinct sentinel errors of the problems, in order,
-// and [ErrFormat].
+// [ErrIncomplete] when rules did not run, and [ErrFormat] when there are
+// problems.
 func (e *CheckError) Unwrap() []error {
 	var out []error
+	if len(e.NotRun) > 0 {
+		out = append(out, ErrIncomplete)
+	}
+	if len(e.Problems) == 0 {
+		return out
+	}
 	for _, p := range e.Problems {
 		if p.Err == nil {
 			continue
@@ -238,9 +267,12 @@ func (e *CheckError) Unwrap() []error {
 // still gets the specific messages of the footer and header rules. A fixed
 // disk is checked only for its footer, as vhd-util does.
 //
-// The error is a *[CheckError] when there are problems, or the I/O or
-// context error that stopped the check; the report is returned in every
-// case and holds what was found so far. opts may be nil.
+// The error is nil exactly when [CheckReport.Valid] is true. It is a
+// *[CheckError] when there are problems or when rules could not run (it
+// then matches [ErrIncomplete]; a differencing disk checked without
+// CheckOptions.Parents gets one), or the I/O or context error that stopped
+// the check; the report is returned in every case and holds what was found
+// so far. opts may be nil.
 func Check(ctx context.Context, r io.ReaderAt, size int64, opts *CheckOptions) (*CheckReport, error) {
 	if opts == nil {
 		opts = &CheckOptions{}
@@ -251,8 +283,8 @@ func Check(ctx context.Context, r io.ReaderAt, size int64, opts *CheckOptions) (
 	if c.fatal != nil {
 		return rep, c.fatal
 	}
-	if len(rep.Problems) > 0 {
-		return rep, &CheckError{File: rep.File, Problems: rep.Problems}
+	if !rep.Valid() {
+		return rep, &CheckError{File: rep.File, Problems: rep.Problems, NotRun: rep.NotRun}
 	}
 	return rep, nil
 }
@@ -315,6 +347,7 @@ type checker struct {
 	bm             *checkBatmap
 	bat            []uint32 // every BAT entry, when the BAT could be read
 	pnameBad       bool     // the parent name did not decode
+	otherNotRun    int      // rules not run for another reason than a missing parent opener
 }
 
 func newChecker(ctx context.Context, r io.ReaderAt, size int64, opts *CheckOptions) *checker {
@@ -357,6 +390,14 @@ func (c *checker) add(part string, off int64, sentinel error, format string, arg
 
 func (c *checker) notRun(format string, args ...any) {
 	c.rep.NotRun = append(c.rep.NotRun, fmt.Sprintf(format, args...))
+	c.otherNotRun++
+}
+
+// soundForWriting reports whether the check found nothing against changing
+// the file: no problem, and no rule left out but the parent rules, which a
+// writer (SetParent above all) runs without a parent opener.
+func (c *checker) soundForWriting() bool {
+	return c.fatal == nil && c.rep.ValidSoFar() && c.otherNotRun == 0
 }
 
 // stopped reports whether the check must stop: an I/O error happened or

@@ -63,14 +63,30 @@ func (c *checker) endOfHeaders() (uint64, int) {
 	return eom, errno
 }
 
-// readBAT reads every entry of the BAT into c.bat, in chunks so that no
-// second copy of a large table is held. The caller has checked that the
-// table lies within the file.
+// batEntries is the number of BAT entries read: those the virtual size
+// needs (with 2 MiB blocks in Compat mode, as libvhd reads them), never more
+// than the header claims. The virtual size is at most MaxSize here, so the
+// count is bounded whatever max_table_entries says.
+func (c *checker) batEntries() int64 {
+	bs := uint64(c.blockSizeForCheck())
+	if c.compat {
+		bs = DefaultBlockSize
+	}
+	n := c.ft.CurrentSize/bs + boolToUint(c.ft.CurrentSize%bs != 0)
+	return int64(min(n, uint64(c.hdr.MaxTableEntries)))
+}
+
+// readBAT reads the BAT entries the virtual size needs into c.bat, in
+// bounded pieces. The caller has checked that the table lies within the
+// file.
 func (c *checker) readBAT() int {
 	h := c.hdr
-	bat := make([]uint32, h.MaxTableEntries)
-	buf := make([]byte, min(int64(len(bat))*4, 256<<10))
+	bat := make([]uint32, c.batEntries())
+	buf := make([]byte, min(int64(len(bat))*4, batChunk))
 	for done := 0; done < len(bat); {
+		if c.stopped() {
+			return -1
+		}
 		k := min(len(bat)-done, len(buf)/4)
 		if e := c.read(buf[:4*k], int64(h.TableOffset)+4*int64(done), "BAT"); e != 0 {
 			return e
@@ -99,6 +115,10 @@ func (c *checker) checkBAT() {
 	}
 	if !c.tableOK {
 		c.notRun("BAT: the table does not lie within the file")
+		return
+	}
+	if c.ft.CurrentSize > MaxSize {
+		c.notRun("BAT and blocks: the virtual size is above 2040 GiB")
 		return
 	}
 	blks2M := c.ft.CurrentSize>>21 + boolToUint(c.ft.CurrentSize&(2<<20-1) != 0)

@@ -74,6 +74,12 @@ func (c *checker) loadBatmap() *checkBatmap {
 		return nil
 	}
 	bm, e := c.readBatmapHeader()
+	if c.ft.CurrentSize > MaxSize {
+		// The map length comes from the virtual size: do not read it.
+		c.bm = bm
+		bm.errno = errEINVAL
+		return bm
+	}
 	c.bm = bm
 	if e != 0 {
 		bm.errno = max(e, errEIO) // an I/O error has stopped the check

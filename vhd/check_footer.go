@@ -45,6 +45,11 @@ func (c *checker) footerReasons(ft *Footer) []footerReason {
 	if vhdCHS(ft.CurrentSize) < ft.Geometry.Uint32() {
 		bad("geometry too large", footerOffGeometry, ErrFooterInvalid)
 	}
+	if ft.CurrentSize > MaxSize {
+		// Not a rule of vhd-util's, in either mode: every count derived
+		// from the size must stay bounded.
+		bad("current size above 2040 GiB", footerOffCurrSize, ErrFooterInvalid)
+	}
 	if ft.DiskType != DiskFixed && !ft.IsDynamic() {
 		bad("invalid type", footerOffDiskType, ErrFooterInvalid)
 	}

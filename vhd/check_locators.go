@@ -124,7 +124,7 @@ func (c *checker) checkLocators() {
 	opener := c.opts.Parents
 	switch {
 	case opener == nil:
-		c.notRun("parent locators: no parent opener (locators not resolved, parent UUID not compared)")
+		c.rep.NotRun = append(c.rep.NotRun, "parent locators: no parent opener (locators not resolved, parent UUID not compared)")
 	case c.file == nil:
 		c.notRun("parent locators: the file does not open (locators not resolved, parent UUID not compared)")
 		opener = nil

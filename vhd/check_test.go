@@ -160,7 +160,12 @@ func runCheckCases(t *testing.T, cases []checkCase) {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 			if len(want) == 0 {
-				if err != nil {
+				if len(rep.NotRun) > 0 {
+					// Rules left out: never "valid", only valid so far.
+					if !errors.Is(err, vhd.ErrIncomplete) || errors.Is(err, vhd.ErrFormat) || rep.Valid() || !rep.ValidSoFar() {
+						t.Errorf("err = %v, Valid %v, ValidSoFar %v; want ErrIncomplete", err, rep.Valid(), rep.ValidSoFar())
+					}
+				} else if err != nil {
 					t.Errorf("err = %v, want nil", err)
 				}
 				return
@@ -625,13 +630,20 @@ func TestCheckLocators(t *testing.T) {
 	})
 }
 
+// TestCheckNoParentOpener: a differencing disk checked without a parent
+// opener is not Valid (its parent rules did not run), only ValidSoFar, and
+// the error says so with ErrIncomplete, not a format problem.
 func TestCheckNoParentOpener(t *testing.T) {
 	dir := t.TempDir()
 	p := childDisk(t, dir)
 	os.Remove(filepath.Join(dir, "p.vhd"))
 	rep, err := vhd.CheckFile(context.Background(), p, nil)
-	if err != nil {
-		t.Fatalf("CheckFile: %v", err)
+	var ce *vhd.CheckError
+	if !errors.Is(err, vhd.ErrIncomplete) || errors.Is(err, vhd.ErrFormat) || !errors.As(err, &ce) || len(ce.NotRun) == 0 {
+		t.Fatalf("CheckFile: %v, want an incomplete CheckError", err)
+	}
+	if got := []bool{rep.Valid(), rep.ValidSoFar(), rep.Complete()}; !cmp.Equal(got, []bool{false, true, false}) {
+		t.Errorf("Valid, ValidSoFar, Complete = %v, want false, true, false", got)
 	}
 	if len(rep.NotRun) == 0 || !strings.HasPrefix(rep.NotRun[0], "parent locators: no parent opener") {
 		t.Errorf("NotRun = %q, want the parent rules", rep.NotRun)
@@ -695,7 +707,9 @@ func TestCheckFileErrors(t *testing.T) {
 }
 
 // TestHugeBATClaimFailsCheaply: a 4 KiB file whose header claims 0xFFFFFFFF
-// BAT entries fails at once, without allocating for the claim.
+// BAT entries: the two entries the size needs are read, the batmap the
+// claim puts past the end of the file fails, and nothing is allocated for
+// the claim.
 func TestHugeBATClaimFailsCheaply(t *testing.T) {
 	dir := t.TempDir()
 	p := emptyDisk(t, dir)
@@ -721,7 +735,7 @@ func TestHugeBATClaimFailsCheaply(t *testing.T) {
 	_, bmErr := f.Batmap()
 	rep, checkErr := vhd.Check(context.Background(), bytes.NewReader(data), int64(len(data)), nil)
 	runtime.ReadMemStats(&after)
-	if batErr == nil || eodErr == nil || !errors.Is(batErr, vhd.ErrTooLarge) {
+	if batErr != nil || !errors.Is(eodErr, vhd.ErrTruncated) {
 		t.Errorf("BAT: %v, EndOfData: %v", batErr, eodErr)
 	}
 	_ = bmErr

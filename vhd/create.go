@@ -287,5 +287,6 @@ func newWritable(w ReadWriterAt, size int64, name string) (*File, error) {
 		return nil, err
 	}
 	f.w = w
+	f.checked = true // laid out here: nothing to check before writing
 	return f, nil
 }

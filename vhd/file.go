@@ -147,6 +147,12 @@ func newFile(r io.ReaderAt, size int64, name string) (*File, error) {
 		return nil, formatErr(name, f.footerPart(), "creator version", f.footerOffset()+footerOffCreatorVer, ErrFormat,
 			"blktap creator version 0.1 is not supported")
 	}
+	if f.Footer.CurrentSize > MaxSize {
+		// Every size and count derived from the virtual size is bounded
+		// by this, and no sum of offsets can overflow.
+		return nil, formatErr(name, f.footerPart(), "current size", f.footerOffset()+footerOffCurrSize, ErrTooLarge,
+			"virtual size %d exceeds %d (2040 GiB), the largest VHD blktap and this package handle", f.Footer.CurrentSize, uint64(MaxSize))
+	}
 	if f.Footer.IsDynamic() {
 		if err := f.readHeader(); err != nil {
 			return nil, err

@@ -211,7 +211,9 @@ func TestOpenRefuses(t *testing.T) {
 		return p
 	}
 	huge := vhdtest.Dynamic(t, filepath.Join(dir, "huge.vhd"), 4*mib, nil)
-	vhdtest.PatchHeader(t, huge, true, func(h *vhd.Header) { h.MaxTableEntries = 0xFFFFFFFF })
+	vhdtest.PatchHeader(t, huge, true, func(h *vhd.Header) { h.TableOffset = 1 << 40 })
+	unaligned := vhdtest.Dynamic(t, filepath.Join(dir, "unaligned.vhd"), 4*mib, nil)
+	vhdtest.PatchHeader(t, unaligned, true, func(h *vhd.Header) { h.TableOffset += 4 })
 	bigBlock := vhdtest.Dynamic(t, filepath.Join(dir, "bigblock.vhd"), 4*mib, nil)
 	vhdtest.PatchHeader(t, bigBlock, true, func(h *vhd.Header) { h.BlockSize = 4 << 20 })
 	badCode := vhdtest.Dynamic(t, filepath.Join(dir, "code.vhd"), 4*mib, nil)
@@ -226,7 +228,8 @@ func TestOpenRefuses(t *testing.T) {
 		{"empty", write("empty.vhd", nil), vhd.ErrTruncated, nil},
 		{"junk", write("junk.vhd", make([]byte, 4096)), vhd.ErrCookie, nil},
 		{"missing", filepath.Join(dir, "nope.vhd"), os.ErrNotExist, nil},
-		{"BAT larger than file", huge, nil, vhd.ErrTooLarge},
+		{"BAT past the end of the file", huge, nil, vhd.ErrTruncated},
+		{"BAT not sector aligned", unaligned, nil, vhd.ErrFormat},
 		{"block size 4 MiB", bigBlock, vhd.ErrFormat, nil},
 		{"unknown locator code", badCode, vhd.ErrFormat, nil},
 	}

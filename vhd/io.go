@@ -1,6 +1,7 @@
 package vhd
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -178,12 +179,21 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || off > f.VirtualSize() || int64(len(p)) > f.VirtualSize()-off {
 		return 0, fmt.Errorf("vhd: %s: write of %d bytes at %d past virtual size %d: %w", f.name, len(p), off, f.VirtualSize(), ErrOutOfRange)
 	}
+	if err := f.checkForWrite(context.Background(), "write"); err != nil {
+		return 0, err
+	}
 	if err := f.prepare(); err != nil {
 		return 0, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.Header == nil {
+		if end := off + int64(len(p)); end > f.size-FooterSize {
+			// The data would run into the footer: the file holds less
+			// than the footer claims.
+			return 0, formatErr(f.name, f.footerPart(), "current size", f.footerOffset()+footerOffCurrSize, ErrTruncated,
+				"fixed disk of %d bytes holds %d bytes of data, not the %d its footer claims", f.size, f.size-FooterSize, f.VirtualSize())
+		}
 		return f.w.WriteAt(p, off)
 	}
 	return f.eachBlock(p, off, f.writeBlock)
@@ -415,6 +425,9 @@ func (f *File) SetHidden(v uint8) error {
 	if err := f.writable(); err != nil {
 		return err
 	}
+	if err := f.checkForWrite(context.Background(), "set the hidden flag"); err != nil {
+		return err
+	}
 	if err := f.prepare(); err != nil {
 		return err
 	}
@@ -434,6 +447,9 @@ func (f *File) SetHidden(v uint8) error {
 // which this package does not write: they return [ErrNoBatmap].
 func (f *File) SetMarker(v uint8) error {
 	if err := f.writable(); err != nil {
+		return err
+	}
+	if err := f.checkForWrite(context.Background(), "set the marker"); err != nil {
 		return err
 	}
 	if err := f.prepare(); err != nil {

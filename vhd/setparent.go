@@ -114,6 +114,9 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 	if childPath == "" {
 		return fail("child path", errors.New("the child's path is unknown: set SetParentOptions.ChildPath"))
 	}
+	if err := f.checkForWrite(ctx, "set the parent"); err != nil {
+		return fail("check", err)
+	}
 	link, err := parentLink(childPath, parentPath, opts.Raw, Open)
 	if err != nil {
 		return fail(link.field, err)

@@ -617,8 +617,10 @@ func TestSetParentNotByName(t *testing.T) {
 type memStore struct {
 	mu     sync.Mutex
 	b      []byte
-	writes int // writes, truncates and syncs so far
-	failAt int // 0: never
+	writes int   // writes, truncates and syncs so far
+	failAt int   // 0: never
+	limit  int64 // > 0: writes ending past it fail, and tooFar is set
+	tooFar bool
 }
 
 var errInjected = errors.New("injected write failure")
@@ -641,6 +643,10 @@ func (m *memStore) WriteAt(p []byte, off int64) (int, error) {
 	defer m.mu.Unlock()
 	m.writes++
 	if m.failAt > 0 && m.writes >= m.failAt {
+		return 0, errInjected
+	}
+	if m.limit > 0 && off+int64(len(p)) > m.limit {
+		m.tooFar = true
 		return 0, errInjected
 	}
 	if end := off + int64(len(p)); end > int64(len(m.b)) {

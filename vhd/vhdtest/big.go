@@ -93,3 +93,62 @@ func SparseDynamic(tb testing.TB, path string, size int64, alloc func(block int6
 func pad(n int64) int64 {
 	return max((n+vhd.SectorSize-1)/vhd.SectorSize*vhd.SectorSize, vhd.SectorSize)
 }
+
+// ClaimedBAT creates at path a blktap dynamic disk of size bytes whose
+// header claims entries BAT entries (and a batmap for as many blocks), laid
+// out as vhd-util create -S lays out preallocated metadata, but written
+// sparse: only the BAT sector entries of the virtual size, the batmap header
+// and the footers hold data; the rest of the table and of the map are holes
+// reading as zeros. A 20 MiB disk claiming 2^28 entries is a file of just
+// over 1 GiB that occupies a few KiB. It returns path.
+func ClaimedBAT(tb testing.TB, path string, size int64, entries uint32) string {
+	tb.Helper()
+	Dynamic(tb, path, size, nil)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		tb.Fatalf("vhdtest: %v", err)
+	}
+	defer f.Close()
+	var ft vhd.Footer
+	ft.UnmarshalBinary(read(tb, path, 0, vhd.FooterSize))
+	var h vhd.Header
+	h.UnmarshalBinary(read(tb, path, vhd.SectorSize, vhd.HeaderSize))
+	h.MaxTableEntries = entries
+	h.UpdateChecksum()
+
+	needed := (size + int64(h.BlockSize) - 1) / int64(h.BlockSize)
+	batOff := int64(h.TableOffset)
+	bmHdrOff := batOff + pad(int64(entries)*4)
+	bmOff := bmHdrOff + vhd.SectorSize
+	bmSecs := max(1, ((int64(entries)+7)/8+vhd.SectorSize-1)/vhd.SectorSize)
+	end := bmOff + bmSecs*vhd.SectorSize
+
+	bat := make([]byte, pad(needed*4))
+	for i := range needed {
+		binary.BigEndian.PutUint32(bat[4*i:], vhd.Unallocated)
+	}
+	bm := vhd.Batmap{Map: make([]byte, vhd.SectorSize)}
+	copy(bm.Header.Cookie[:], vhd.BatmapCookie)
+	bm.Header.Offset = uint64(bmOff)
+	bm.Header.Size = uint32(bmSecs)
+	bm.Header.Version = vhd.BatmapVersion
+	bm.Header.Checksum = bm.ComputeChecksum(uint64(size))
+	bmh, _ := bm.Header.MarshalBinary()
+	fb, _ := ft.MarshalBinary()
+	hb, _ := h.MarshalBinary()
+	if err := f.Truncate(0); err != nil {
+		tb.Fatalf("vhdtest: %v", err)
+	}
+	for _, w := range []struct {
+		b   []byte
+		off int64
+	}{{fb, 0}, {hb, vhd.SectorSize}, {bat, batOff}, {bmh, bmHdrOff}, {fb, end}} {
+		if _, err := f.WriteAt(w.b, w.off); err != nil {
+			tb.Fatalf("vhdtest: write %s: %v", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatalf("vhdtest: close %s: %v", path, err)
+	}
+	return path
+}

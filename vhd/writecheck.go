@@ -1,0 +1,67 @@
+package vhd
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// checkForWrite runs the full default [Check] on the file before the first
+// change this File makes to it, and refuses a file with problems: a writer
+// must never act on numbers Check refuses (a BAT entry far past the end of
+// the file would make the footer move there, a locator claiming 4 GiB would
+// be zeroed). The parent rules are not required, since no parent opener is
+// at hand and SetParent exists to mend them. A File this package created
+// needs no check. A File opened from its backup footer (the primary one
+// missing or invalid) is checked as the file it becomes once a writer puts
+// the primary footer back: with the backup copy appended. The error wraps
+// the *CheckError with every problem.
+func (f *File) checkForWrite(ctx context.Context, op string) error {
+	if f.checked {
+		return nil
+	}
+	var r io.ReaderAt = f.r
+	size := f.FileSize()
+	if f.source == FooterBackup {
+		r = &footerAppended{r: f.r, size: size, footer: f.Footer.bytes()}
+		size += FooterSize
+	}
+	c := newChecker(ctx, r, size, &CheckOptions{Name: f.name})
+	c.run()
+	if c.fatal != nil {
+		return c.fatal
+	}
+	if !c.soundForWriting() {
+		ce := &CheckError{File: f.name, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
+		return fmt.Errorf("%w: refusing to %s", ce, op)
+	}
+	f.checked = true
+	return nil
+}
+
+// footerAppended reads as r (of size bytes) followed by footer.
+type footerAppended struct {
+	r      io.ReaderAt
+	size   int64
+	footer []byte
+}
+
+func (a *footerAppended) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < a.size {
+		k := int(min(int64(len(p)), a.size-off))
+		m, err := a.r.ReadAt(p[:k], off)
+		if m < k {
+			return m, err
+		}
+		n = k
+	}
+	for n < len(p) {
+		pos := off + int64(n) - a.size
+		if pos >= int64(len(a.footer)) {
+			return n, io.EOF
+		}
+		n += copy(p[n:], a.footer[pos:])
+	}
+	return n, nil
+}
