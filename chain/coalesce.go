@@ -386,15 +386,17 @@ func openTargetAt(res *Resolver, path string, raw bool) (openTarget, error) {
 	return t, nil
 }
 
-// check runs vhd.Check on every file before anything is written.
+// check runs vhd.Check on every file before anything is written. The
+// parent rules, which need a parent opener, are not required: the chain
+// was resolved already.
 func (p *coalescePlan) check(ctx context.Context) error {
 	for _, l := range p.links {
-		if _, err := vhd.Check(ctx, l.fd, l.vf.FileSize(), &vhd.CheckOptions{Name: l.path}); err != nil {
+		if rep, err := vhd.Check(ctx, l.fd, l.vf.FileSize(), &vhd.CheckOptions{Name: l.path}); err != nil && !(errors.Is(err, vhd.ErrIncomplete) && rep.ValidSoFar()) {
 			return err
 		}
 	}
 	if t := p.target; t.vf != nil {
-		if _, err := vhd.Check(ctx, t.fd, t.size, &vhd.CheckOptions{Name: t.path}); err != nil {
+		if rep, err := vhd.Check(ctx, t.fd, t.size, &vhd.CheckOptions{Name: t.path}); err != nil && !(errors.Is(err, vhd.ErrIncomplete) && rep.ValidSoFar()) {
 			return err
 		}
 	}
