@@ -14,17 +14,7 @@ import (
 )
 
 func checkUsage(w io.Writer) {
-	fmt.Fprint(w, `usage: vhd-util check -n NAME [-i] [-I] [-t] [-p] [-b] [-B] [-h]
-  -n NAME  the VHD to check
-  -i       accept an invalid or missing primary footer and use the backup
-  -I       do not compare the parent UUID
-  -t       skip the "time in future" checks
-  -p       check every ancestor too
-  -b       require the bitmap bit of every sector holding data
-  -B       skip the block overlap check (not with -b)
-  -s       (statistics; not supported by this implementation)
-  -h       this help
-`)
+	fmt.Fprint(w, "options: -n <file> [-i ignore missing primary footers] [-I ignore parent uuids] [-t ignore timestamps] [-B do not check BAT for overlapping (precludes -s, -b)] [-p check parents] [-b check bitmaps] [-s stats] [-h help]\n")
 }
 
 // runCheck is vhd-util check: "NAME is valid" (nothing for a fixed disk),
@@ -34,7 +24,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	var name string
 	var haveName, parents, stats bool
 	co := vhd.CheckOptions{Compat: true, Parents: newResolver(), BlockDevice: true}
-	opts, operands := getopt(args, "n:iItpbBsh", stderr)
+	opts, operands := getopt("check", args, "n:iItpbBsh", stderr)
 	for _, o := range opts {
 		switch {
 		case o.bad:
@@ -147,7 +137,7 @@ func checkParents(ctx context.Context, name string, co vhd.CheckOptions, stdout 
 	for {
 		f, err := vhd.Open(cur)
 		if err != nil {
-			e := openErrno(err)
+			e := openErrno(cur, err)
 			fmt.Fprintf(stdout, "error getting parent: -%d\n", e)
 			return e
 		}

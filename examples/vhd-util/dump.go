@@ -16,7 +16,7 @@ import (
 func dumpMetadata(w io.Writer, name string) {
 	f, err := vhd.Open(name)
 	if err != nil {
-		fmt.Fprintf(w, "Failed to open %s: -%d\n", name, openErrno(err))
+		fmt.Fprintf(w, "Failed to open %s: -%d\n", name, openErrno(name, err))
 		dumpRaw(w, name)
 		return
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"syscall"
 
 	"github.com/vhdkit/vhdkit/vhd"
@@ -62,13 +63,41 @@ func errno(err error) int {
 	return errEINVAL
 }
 
-// openErrno is errno for the failure to open a VHD: a file too small to
-// hold a footer (empty, for example) is EPIPE, as libvhd's short read
-// reports it; anything else is as errno says.
-func openErrno(err error) int {
+// openErrno is errno for the failure to open the VHD name. A structure
+// that lies past the end of the file gets the errno libvhd's read gives
+// there: EPIPE for a read starting at or past the end (an empty file),
+// EIO for one crossing it (a file shorter than a footer), EINVAL for an
+// offset no seek reaches (see compatFile.pread).
+func openErrno(name string, err error) int {
 	var en syscall.Errno
-	if !errors.As(err, &en) && errors.Is(err, vhd.ErrTruncated) {
-		return errEPIPE
+	if errors.As(err, &en) || !errors.Is(err, vhd.ErrTruncated) {
+		return errno(err)
 	}
-	return errno(err)
+	st, serr := os.Stat(name)
+	if serr != nil {
+		return errno(err)
+	}
+	size := st.Size()
+	if size < vhd.FooterSize {
+		if size == 0 {
+			return errEPIPE
+		}
+		return errEIO
+	}
+	// The footer was read; the header is what lies past the end.
+	f, oerr := os.Open(name)
+	if oerr != nil {
+		return errno(err)
+	}
+	defer f.Close()
+	var ft vhd.Footer
+	b := make([]byte, vhd.FooterSize)
+	for _, off := range []int64{size - vhd.FooterSize, 0} {
+		if _, rerr := f.ReadAt(b, off); rerr == nil && ft.UnmarshalBinary(b) == nil &&
+			(string(ft.Cookie[:]) == vhd.FooterCookie || string(ft.Cookie[:]) == vhd.DisabledCookie) && ft.ChecksumValid() {
+			c := &compatFile{osf: f, size: size}
+			return errno(c.pread(make([]byte, 1024), ft.DataOffset))
+		}
+	}
+	return errEPIPE
 }

@@ -20,10 +20,11 @@ type option struct {
 // be attached ("-nNAME") or the next word ("-n NAME", even if that word
 // starts with '-'), "--" ends the options, and non-option words (operands)
 // may appear anywhere: like GNU getopt, parsing continues after them.
-// Complaints go to stderr in glibc's words. Parsing stops at the first
+// Complaints go to stderr in glibc's words, naming prog (vhd-util
+// passes each command its own name as argv[0], so "query: invalid option"). Parsing stops at the first
 // error, which is returned as the last option with bad set, since every
 // vhd-util command gives up there.
-func getopt(args []string, optstring string, stderr io.Writer) (opts []option, operands []string) {
+func getopt(prog string, args []string, optstring string, stderr io.Writer) (opts []option, operands []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -37,7 +38,7 @@ func getopt(args []string, optstring string, stderr io.Writer) (opts []option, o
 			c := a[j]
 			k := strings.IndexByte(optstring, c)
 			if c == ':' || k < 0 {
-				fmt.Fprintf(stderr, "%s: invalid option -- '%c'\n", progName, c)
+				fmt.Fprintf(stderr, "%s: invalid option -- '%c'\n", prog, c)
 				return append(opts, option{c: c, bad: true}), operands
 			}
 			if k+1 >= len(optstring) || optstring[k+1] != ':' {
@@ -49,7 +50,7 @@ func getopt(args []string, optstring string, stderr io.Writer) (opts []option, o
 				break
 			}
 			if i+1 >= len(args) {
-				fmt.Fprintf(stderr, "%s: option requires an argument -- '%c'\n", progName, c)
+				fmt.Fprintf(stderr, "%s: option requires an argument -- '%c'\n", prog, c)
 				return append(opts, option{c: c, bad: true}), operands
 			}
 			i++

@@ -29,7 +29,7 @@ func TestGetopt(t *testing.T) {
 		{args: nil},
 	} {
 		var stderr bytes.Buffer
-		opts, operands := getopt(tc.args, "n:vspfdSmauh", &stderr)
+		opts, operands := getopt("vhd-util", tc.args, "n:vspfdSmauh", &stderr)
 		if diff := cmp.Diff(tc.opts, opts, cmp.AllowUnexported(option{})); diff != "" {
 			t.Errorf("getopt(%q) options (-want +got)\n%s", tc.args, diff)
 		}
@@ -72,7 +72,7 @@ func FuzzGetopt(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		args := strings.Fields(s)
 		var stderr bytes.Buffer
-		opts, operands := getopt(args, "n:vspfdSmauh", &stderr)
+		opts, operands := getopt("vhd-util", args, "n:vspfdSmauh", &stderr)
 		for i, o := range opts {
 			if o.bad && i != len(opts)-1 {
 				t.Fatalf("getopt(%q): error before the last option: %+v", args, opts)

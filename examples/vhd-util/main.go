@@ -72,7 +72,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "usage: %s COMMAND [OPTIONS]\n", progName)
-	fmt.Fprintf(w, "COMMAND := { create | snapshot | query | set | modify | check }\n")
-	fmt.Fprintf(w, "run '%s COMMAND -h' for the options of a command\n", progName)
+	fmt.Fprint(w, "usage: vhd-util COMMAND [OPTIONS]\n"+
+		"COMMAND := { create | snapshot | query | read | set | repair | resize | fill | coalesce | modify | scan | check | revert | key | copy }\n")
 }

@@ -9,15 +9,8 @@ import (
 )
 
 func modifyUsage(w io.Writer) {
-	fmt.Fprint(w, `usage: vhd-util modify -n NAME [-p NEWPARENT [-m]] [-h]
-*** Dangerous operations, use with care ***
-  -n NAME       the differencing VHD to change
-  -p NEWPARENT  link NAME to NEWPARENT (UUID, name, time and locators)
-  -m            NEWPARENT is a raw image, not a VHD
-  -s BYTES      (not supported by this implementation)
-  -z            (not supported by this implementation)
-  -h            this help
-`)
+	fmt.Fprint(w, "*** Dangerous operations, use with care ***\n"+
+		"options: <-n name> [-p NEW_PARENT set parent [-m raw]] [-s NEW_SIZE set size] [-z zero (kill data)] [-h help]\n")
 }
 
 // runModify is vhd-util modify -p: it links a differencing disk to a new
@@ -27,7 +20,7 @@ func modifyUsage(w io.Writer) {
 func runModify(args []string, stdout, stderr io.Writer) int {
 	var name, parent string
 	var haveName, haveParent, raw, resize, zero bool
-	opts, operands := getopt(args, "n:s:p:mzh", stderr)
+	opts, operands := getopt("modify", args, "n:s:p:mzh", stderr)
 	for _, o := range opts {
 		switch {
 		case o.bad, o.c == 'h':

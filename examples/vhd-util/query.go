@@ -8,19 +8,7 @@ import (
 )
 
 func queryUsage(w io.Writer) {
-	fmt.Fprint(w, `usage: vhd-util query -n NAME [-v] [-s] [-p] [-f] [-m] [-d] [-a] [-S] [-u] [-h]
-  -n NAME  the VHD to query
-  -v       virtual size in MiB (rounded down)
-  -s       physical size in bytes, from the metadata
-  -p       resolved path of the parent
-  -u       with -p: the parent locator as stored, unresolved
-  -f       the hidden flag
-  -m       the marker flag
-  -d       depth of the chain (this VHD and its ancestors)
-  -a       number of allocated blocks
-  -S       largest virtual size in MiB reachable by fast resize
-  -h       this help
-`)
+	fmt.Fprint(w, "options: <-n name> [-v print virtual size (in MB)] [-s print physical utilization (bytes)] [-p print parent] [-f print fields] [-m print marker] [-d print chain depth] [-S print max virtual size (MB) for fast resize] [-a print allocated block count] [-u don't resolve parent path] [-h help]\n")
 }
 
 // runQuery is vhd-util query. The lines come out in a fixed order
@@ -30,7 +18,7 @@ func queryUsage(w io.Writer) {
 func runQuery(args []string, stdout, stderr io.Writer) int {
 	var name string
 	var haveName, virt, phys, parent, hidden, marker, depth, alloc, maxSize, raw bool
-	opts, operands := getopt(args, "n:vspfdSmauh", stderr)
+	opts, operands := getopt("query", args, "n:vspfdSmauh", stderr)
 	for _, o := range opts {
 		switch {
 		case o.bad:
@@ -68,11 +56,13 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 
 	f, err := vhd.Open(name)
 	if err != nil {
-		e := openErrno(err)
+		e := openErrno(name, err)
 		fmt.Fprintf(stdout, "error opening %s: -%d\n", name, e)
 		return e
 	}
 	defer f.Close()
+	c := newCompat(f)
+	defer c.close()
 
 	status := 0
 	fail := func(err error) int {
@@ -86,7 +76,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%d\n", f.Footer.CurrentSize>>20)
 	}
 	if phys {
-		if n, err := physicalSize(f); err != nil {
+		if n, err := c.physicalSize(); err != nil {
 			fmt.Fprintf(stdout, "failed to get physical size: -%d\n", fail(err))
 		} else {
 			fmt.Fprintf(stdout, "%d\n", n)
@@ -113,17 +103,17 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if hidden {
-		if h, err := f.Hidden(); err != nil {
+		if h, err := c.hidden(); err != nil {
 			fmt.Fprintf(stdout, "error checking 'hidden' field: -%d\n", fail(err))
 		} else {
-			fmt.Fprintf(stdout, "hidden: %d\n", h)
+			fmt.Fprintf(stdout, "hidden: %d\n", int8(h)) // a C char
 		}
 	}
 	if marker {
-		if m, err := readMarker(f); err != nil {
+		if m, err := c.marker(); err != nil {
 			fmt.Fprintf(stdout, "error checking 'marker' field: -%d\n", fail(err))
 		} else {
-			fmt.Fprintf(stdout, "marker: %d\n", m)
+			fmt.Fprintf(stdout, "marker: %d\n", int8(m)) // a C char
 		}
 	}
 	if depth {
@@ -134,7 +124,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if alloc {
-		if n, err := allocatedBlocks(f); err != nil {
+		if n, err := c.allocated(); err != nil {
 			fmt.Fprintf(stdout, "error reading bat: -%d\n", fail(err))
 		} else {
 			fmt.Fprintf(stdout, "%d\n", n)
@@ -151,55 +141,5 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 }
 
 // compatBlock is the block size libvhd assumes when it reads the BAT,
-// whatever the header says (spec 11.2).
+// whatever the header says.
 const compatBlock = 2 << 20
-
-// compatEntries is the number of BAT entries libvhd reads: one per 2 MiB of
-// virtual size, at most the table's size.
-func compatEntries(f *vhd.File, bat []uint32) []uint32 {
-	n := (f.Footer.CurrentSize + compatBlock - 1) / compatBlock
-	return bat[:min(uint64(len(bat)), n)]
-}
-
-// allocatedBlocks is query -a: allocated entries among the BAT entries
-// libvhd reads. A fixed disk has no BAT: EINVAL.
-func allocatedBlocks(f *vhd.File) (int64, error) {
-	if f.Header == nil {
-		return 0, vhd.ErrNotDynamic
-	}
-	bat, err := f.BAT()
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	for _, e := range compatEntries(f, bat) {
-		if e != vhd.Unallocated {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// physicalSize is query -s: the end of data plus the footer, from the
-// metadata, counting only the BAT entries libvhd reads (spec 1.13, 11.2).
-func physicalSize(f *vhd.File) (int64, error) {
-	if f.Header == nil {
-		return f.PhysicalSize()
-	}
-	end, err := f.EndOfHeaders()
-	if err != nil {
-		return 0, err
-	}
-	bat, err := f.BAT()
-	if err != nil {
-		return 0, err
-	}
-	spb := int64(f.Header.BlockSize) / vhd.SectorSize
-	bmSecs := max(1, (spb/8+vhd.SectorSize-1)/vhd.SectorSize)
-	for _, e := range compatEntries(f, bat) {
-		if e != vhd.Unallocated {
-			end = max(end, (int64(e)+bmSecs+spb)*vhd.SectorSize)
-		}
-	}
-	return end + vhd.FooterSize, nil
-}

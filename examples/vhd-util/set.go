@@ -9,12 +9,7 @@ import (
 )
 
 func setUsage(w io.Writer) {
-	fmt.Fprint(w, `usage: vhd-util set -n NAME -f FIELD -v VALUE [-h]
-  -n NAME   the VHD to change
-  -f FIELD  hidden or marker
-  -v VALUE  0 to 255
-  -h        this help
-`)
+	fmt.Fprint(w, "options: <-n name> <-f field> <-v value> [-h help]\n")
 }
 
 // runSet is vhd-util set: it writes the hidden flag (rewriting both
@@ -23,7 +18,7 @@ func runSet(args []string, stdout, stderr io.Writer) int {
 	var name, field string
 	var value int64
 	var haveName, haveField, haveValue bool
-	opts, operands := getopt(args, "n:f:v:h", stderr)
+	opts, operands := getopt("set", args, "n:f:v:h", stderr)
 	for _, o := range opts {
 		switch {
 		case o.bad, o.c == 'h':
@@ -63,12 +58,8 @@ func runSet(args []string, stdout, stderr io.Writer) int {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		e := errno(err)
-		fmt.Fprintf(stdout, "failed to set '%s' field of %s: -%d\n", field, name, e)
-		return e
-	}
-	return 0
+	// vhd-util says nothing when the change fails.
+	return errno(err)
 }
 
 // openWritable opens name read-write as set, modify and snapshot do: a
@@ -81,7 +72,7 @@ func openWritable(name string, stdout io.Writer) (*vhd.File, int) {
 		err = vhd.ErrDisabled
 	}
 	if err != nil {
-		e := openErrno(err)
+		e := openErrno(name, err)
 		fmt.Fprintf(stdout, "error opening %s: -%d\n", name, e)
 		return nil, e
 	}

@@ -4,20 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/vhdkit/vhdkit/vhd"
 )
 
 func snapshotUsage(w io.Writer) {
-	fmt.Fprint(w, `usage: vhd-util snapshot -n CHILD -p PARENT [-m] [-e] [-l LIMIT] [-S MiB] [-h]
-  -n CHILD   the differencing VHD to create (an existing file is replaced)
-  -p PARENT  its parent
-  -m         PARENT is a raw image, not a VHD
-  -e         link to PARENT even if it is an empty differencing disk
-  -l LIMIT   refuse a chain deeper than LIMIT
-  -S MiB     size the metadata for a disk of this many MiB (fast resize)
-  -h         this help
-`)
+	fmt.Fprint(w, "options: <-n name> <-p parent name> [-l snapshot depth limit] [-m parent_is_raw] [-S size (MB) for metadata preallocation (see vhd-util resize)] [-e link to supplied parent name even if it's empty] [-h help]\n")
 }
 
 // runSnapshot is vhd-util snapshot: a new differencing disk whose parent is
@@ -28,7 +23,7 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 	var limit int64
 	var msize uint64
 	var haveName, haveParent, raw, noSkip bool
-	opts, operands := getopt(args, "n:p:S:l:meh", stderr)
+	opts, operands := getopt("snapshot", args, "n:p:S:l:meh", stderr)
 	for _, o := range opts {
 		switch {
 		case o.bad:
@@ -57,7 +52,7 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 	}
 	const maxMiB = vhd.MaxSize >> 20
 	if msize > maxMiB {
-		fmt.Fprintf(stdout, "failed to create %s: -%d\n", name, errEINVAL)
+		// vhd-util's size arithmetic wraps here; XenServer's limit.
 		return errEINVAL
 	}
 	so := &vhd.SnapshotOptions{
@@ -67,8 +62,15 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 		Size:             roundUp2MiB(int64(msize) << 20),
 		Overwrite:        true,
 	}
-	if limit > 0 {
-		so.DepthLimit = int(min(limit, 1<<30))
+	// vhd-util keeps the limit in a C int, and any nonzero one counts: a
+	// negative limit is always exceeded (depth 1 + 1 > 1 finds the depth).
+	lim := int(int32(limit))
+	switch {
+	case raw:
+	case lim > 0:
+		so.DepthLimit = lim
+	case lim < 0:
+		so.DepthLimit = 1
 	}
 	f, err := vhd.Snapshot(name, parent, so)
 	if err == nil {
@@ -77,12 +79,16 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 	var de *vhd.DepthError
 	switch {
 	case errors.As(err, &de):
-		fmt.Fprintf(stdout, "snapshot depth exceeded: current depth: %d, limit: %d\n", de.Depth, de.Limit)
+		fmt.Fprintf(stdout, "snapshot depth exceeded: current depth: %d, limit: %d\n", de.Depth, lim)
 		return errENOSPC
 	case err != nil:
-		e := errno(err)
-		fmt.Fprintf(stdout, "failed to create %s: -%d\n", name, e)
-		return e
+		if _, perr := os.Stat(parent); perr == nil {
+			if _, derr := os.Stat(filepath.Dir(name)); derr != nil {
+				// vhd-util finds this when it opens the child, and says so.
+				err = &fs.PathError{Op: "open", Path: name, Err: derr}
+			}
+		}
+		return createFailed(name, err, stderr)
 	}
 	return 0
 }
