@@ -85,7 +85,8 @@ func runCreate(args []string, stdout, stderr io.Writer) int {
 func createFailed(name string, err error, stderr io.Writer) int {
 	e := errno(err)
 	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Op == "open" && pe.Path == name {
+	var nr *vhd.NotRegularError
+	if errors.As(err, &pe) && pe.Op == "open" && pe.Path == name || errors.As(err, &nr) && nr.Path == name {
 		fmt.Fprintf(stderr, "%s: failed to create: -%d\n", name, e)
 	}
 	return e
