@@ -53,10 +53,6 @@ const (
 	PhaseStream Phase = "stream"
 )
 
-// ErrChanged reports a link whose size, modification time, metadata or
-// data changed between planning a stream and writing its end.
-var ErrChanged = errors.New("chain: file changed while being streamed")
-
 // StreamOptions configure [Chain.PlanStream].
 type StreamOptions struct {
 	// Format is the kind of VHD to write.
@@ -301,7 +297,7 @@ func (p *StreamPlan) Footer() vhd.Footer { return p.stream.Footer }
 // WriteStream writes the planned stream to w in one sequential pass and
 // returns the bytes written. It reads the chain again; a link whose
 // metadata, data, size or modification time changed since the plan fails
-// with ErrChanged. It checks ctx before each block. On any error (ctx done
+// with vhd.ErrChanged. It checks ctx before each block. On any error (ctx done
 // included) it stops at once without writing the footer, so a receiver
 // never takes a short stream for a whole one.
 func (p *StreamPlan) WriteStream(ctx context.Context, w io.Writer) (int64, error) {
@@ -392,14 +388,14 @@ func (p *StreamPlan) rewrite(blk int64, ms *mapScratch, rs *scratch, buf, bitmap
 		return err
 	}
 	if (st == vhd.BlockAbsent) != (p.states[blk] == vhd.BlockAbsent) {
-		return fmt.Errorf("chain: %s: block %d was allocated or released: %w", p.c.Links[0].Path, blk, ErrChanged)
+		return fmt.Errorf("chain: %s: block %d was allocated or released: %w", p.c.Links[0].Path, blk, vhd.ErrChanged)
 	}
 	if st == vhd.BlockAbsent { // a block of zeros in a fixed stream
 		clear(buf)
 		return nil
 	}
 	if crc32.Checksum(buf, castagnoli) != p.sums[blk] {
-		return fmt.Errorf("chain: %s: block %d changed: %w", p.c.Links[0].Path, blk, ErrChanged)
+		return fmt.Errorf("chain: %s: block %d changed: %w", p.c.Links[0].Path, blk, vhd.ErrChanged)
 	}
 	return nil
 }
@@ -414,7 +410,7 @@ func (p *StreamPlan) unchanged() error {
 		}
 		if was := p.ids[i]; st.Size() != was.Size() || !st.ModTime().Equal(was.ModTime()) {
 			return fmt.Errorf("chain: %s: size %d, modified %v; planned with %d, %v: %w",
-				p.c.Links[i].Path, st.Size(), st.ModTime(), was.Size(), was.ModTime(), ErrChanged)
+				p.c.Links[i].Path, st.Size(), st.ModTime(), was.Size(), was.ModTime(), vhd.ErrChanged)
 		}
 	}
 	return nil

@@ -371,7 +371,7 @@ func TestStreamRefusals(t *testing.T) {
 	}
 	f.Close()
 	buf.Reset()
-	if _, err := plan.WriteStream(context.Background(), &buf); !errors.Is(err, chain.ErrChanged) {
+	if _, err := plan.WriteStream(context.Background(), &buf); !errors.Is(err, vhd.ErrChanged) {
 		t.Errorf("changed leaf: %v, want ErrChanged", err)
 	}
 	if int64(buf.Len()) >= plan.Size() {
