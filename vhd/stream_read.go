@@ -104,7 +104,7 @@ func NewStreamReader(ctx context.Context, r io.Reader, opts *ReadStreamOptions) 
 	n, err := io.ReadFull(r, first)
 	s.pos = int64(n)
 	if err != nil {
-		return nil, s.truncated("footer", 0, err)
+		return nil, s.truncated("footer", int64(n), err)
 	}
 	var ft Footer
 	ft.UnmarshalBinary(first)
@@ -286,7 +286,7 @@ func (s *StreamReader) readHead(end int64) error {
 
 func (s *StreamReader) truncated(what string, off int64, err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return formatErr(s.opts.Name, "stream", "", off, ErrTruncated, "stream ends at %d, in the %s", off, what)
+		return formatErr(s.opts.Name, "stream", "", off, ErrTruncated, "stream truncated at byte %d, in the %s", off, what)
 	}
 	return fmt.Errorf("vhd: %s: reading stream at %d: %w", s.opts.Name, off, err)
 }

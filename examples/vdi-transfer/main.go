@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"upload":   {"stream VDIs (leaf first) from the SR --sr as a tar.gz image to stdout", runUpload},
 		"download": {"import a tar.gz image from stdin into the SR --sr; JSON result on stdout", runDownload},
 		"recover":  {"undo and remove what interrupted uploads and downloads left in the SR --sr", runRecover},
+		"convert":  {"write a chain's disk, a raw image or a VHD stream on stdin as one VHD (or raw) to stdout", runConvert},
 	}
 }
 
