@@ -22,6 +22,8 @@ func lookup(name string) (command, bool) {
 		return runCreate, true
 	case "snapshot":
 		return runSnapshot, true
+	case "scan":
+		return runScan, true
 	case "query":
 		return runQuery, true
 	case "set":
@@ -39,7 +41,7 @@ func lookup(name string) (command, bool) {
 // "invalid COMMAND" exit 0, which a caller would take for success.
 func unsupported(name string) bool {
 	switch name {
-	case "read", "repair", "resize", "fill", "coalesce", "scan", "revert", "key", "copy":
+	case "read", "repair", "resize", "fill", "coalesce", "revert", "key", "copy":
 		return true
 	}
 	return false
