@@ -18,19 +18,25 @@ import (
 //   - every link passes [vhd.CheckFile], with the chain's Resolver for its
 //     parent rules (so in confined mode every MacX, W2ku and W2ru locator
 //     of every link, not only the one that resolved first, must stay in the
-//     root) and CheckOptions.Compat set in compatible mode;
+//     root) and CheckOptions.Compat set in compatible mode; a link whose
+//     check could not run every rule is a problem wrapping [ErrNotRun];
 //   - every child's header parent UUID equals its parent's footer UUID
 //     ([UUIDMismatchError]), unless Options.IgnoreParentUUID is set or the
 //     parent is raw;
 //   - in confined mode only: no MacX, W2ku or W2ru locator of any link
 //     leads out of the root (a *LocatorError wrapping [ErrOutsideRoot] per
-//     slot, besides the checker's own problem), the leaf is not hidden ([ErrHiddenLeaf]), no
-//     child is smaller than its parent ([ErrSmallerThanParent]), and every
-//     dynamic or differencing link has 2 MiB blocks ([ErrBlockSize]).
+//     slot, besides the checker's own problem); the leaf is not hidden
+//     ([ErrHiddenLeaf]) unless Options.AllowHiddenLeaf is set; no child is
+//     smaller than its parent ([ErrSmallerThanParent]); every dynamic or
+//     differencing link has 2 MiB blocks ([ErrBlockSize]); no fixed disk
+//     claims a larger virtual size than its file holds ([FixedSizeError]);
+//     no two links have the same footer UUID ([DuplicateUUIDError]; a null
+//     UUID is the checker's problem, never a duplicate).
 //
 // A walk that fails adds its error as the problem of the link where it
 // stopped, after the problems of the links before it. On success Validate
-// returns the open chain; on any error it returns nil and closes it. A
+// returns the open chain (with a link open for writing if
+// Options.Writable is set); on any error it returns nil and closes it. A
 // context error is returned as is; any other error of the checker (a file
 // that cannot be read, say) is a problem of its link.
 func Validate(ctx context.Context, leaf string, opts *Options) (*Chain, error) {
