@@ -140,7 +140,8 @@ func (c *Chain) WriteRaw(ctx context.Context, w io.Writer, opts *WriteRawOptions
 	total := e.size
 	bufs := make(chan *chunk, 2)
 	for range 2 {
-		bufs <- &chunk{buf: make([]byte, writeChunk)}
+		// A disk smaller than a chunk needs no more than its size.
+		bufs <- &chunk{buf: make([]byte, min(writeChunk, total))}
 	}
 	ready := make(chan *chunk, 1)
 	stop := make(chan struct{})
