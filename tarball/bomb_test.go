@@ -79,6 +79,7 @@ func paxHeader(recordLen int) []byte {
 func TestUnpackBombs(t *testing.T) {
 	const limit = 8 << 20
 	oneMiBZeros := gz(t, make([]byte, 1<<20))
+	indexed := func(b []byte) []byte { return assemble([]piece{honest(b, goDeflate(6)(b))}, false, 0, 0) }
 	hugeHeader := func() []byte {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
@@ -95,6 +96,7 @@ func TestUnpackBombs(t *testing.T) {
 	}{
 		{"declared size over total", newEndless(gz(t, hugeHeader()), oneMiBZeros, 1<<20), ErrTotalTooLarge},
 		{"zeros after the archive", newEndless(tgz(t, reg("0.vhd", []byte("disk"))), oneMiBZeros, 1<<20), ErrTotalTooLarge},
+		{"indexed pieces of zeros after the archive", newEndless(indexed(rawTar(t, 0, true, reg("0.vhd", []byte("disk")))), indexed(make([]byte, 1<<20)), 1<<20), ErrTotalTooLarge},
 		{"zeros without end blocks", newEndless(gz(t, rawTar(t, 0, false, reg("0.vhd", []byte("disk")))), oneMiBZeros, 1<<20), ErrTotalTooLarge},
 		{"endless root entries", newEndless(gz(t, nil), gz(t, rootHeaders), int64(len(rootHeaders))), ErrTooManyEntries},
 		{"endless pax headers", newEndless(gz(t, nil), gz(t, paxHeader(1<<19)), int64(len(paxHeader(1<<19)))), ErrTotalTooLarge},

@@ -3,7 +3,10 @@ package tarball
 import (
 	"archive/tar"
 	"bytes"
+	stdflate "compress/flate"
 	"context"
+	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/flate"
 )
 
 // FuzzExtract feeds arbitrary bytes to Unpack with small limits. Whatever
@@ -42,6 +46,11 @@ func FuzzExtract(f *testing.F) {
 		f.Add(b)
 	}
 
+	small := sparseCase{size: 300 << 10, frags: []fragment{{5000, 3000}, {200 << 10, 100}}}
+	for _, e := range sparseEncodings {
+		f.Add(sparseArchive(f, e.enc(small)))
+	}
+
 	f.Fuzz(func(t *testing.T, data []byte) {
 		base := t.TempDir()
 		dir := filepath.Join(base, "d")
@@ -50,9 +59,8 @@ func FuzzExtract(f *testing.F) {
 		}
 		writeFiles(t, base, map[string][]byte{"sibling": []byte("keep")})
 		before := snapshot(t, base)
-		res, err := Unpack(context.Background(), bytes.NewReader(data), dir, &UnpackOptions{
-			MaxEntries: 8, MaxFileSize: 1 << 20, MaxTotalSize: 4 << 20, Concurrency: 2, BlockSize: 64 << 10,
-		})
+		opts := &UnpackOptions{MaxEntries: 8, MaxFileSize: 1 << 20, MaxTotalSize: 4 << 20, Concurrency: 2, BlockSize: 64 << 10}
+		res, err := Unpack(context.Background(), bytes.NewReader(data), dir, opts)
 		after := snapshot(t, base)
 		var got []FileInfo
 		for rel, n := range after {
@@ -78,6 +86,17 @@ func FuzzExtract(f *testing.F) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("directory holds (-reported +found), err=%v:\n%s", err, diff)
 		}
+		if err == nil {
+			// Sparse members skip their holes; archive/tar's expansion
+			// of them must give the same files.
+			slow := t.TempDir()
+			if _, err := unpack(context.Background(), bytes.NewReader(data), slow, opts, true); err != nil {
+				t.Fatalf("accepted skipping holes, refused expanding them: %v", err)
+			}
+			if diff := cmp.Diff(readFiles(t, slow), readFiles(t, dir)); diff != "" {
+				t.Errorf("files differ (-expanding holes +skipping them):\n%s", diff)
+			}
+		}
 	})
 }
 
@@ -100,4 +119,73 @@ func TestGNUSparseTestdata(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPieces feeds fuzzer-made deflate data, and indexes, trailers and
+// final pieces that may lie about it, to the gzip reader between two
+// honest pieces. Whatever the reader accepts must be exactly what
+// compress/gzip, which ignores the index, decodes from the same bytes; and
+// an honest index over valid deflate data must be accepted, on the
+// parallel path and the serial one alike.
+func FuzzPieces(f *testing.F) {
+	text := []byte(strings.Repeat("vhdkit splits gzip into pieces; ", 40))
+	for _, level := range []int{flate.HuffmanOnly, 0, 1, 6, 9} {
+		f.Add(goDeflate(level)(text), []byte("payload"), int16(0), uint8(0))
+		f.Add(goDeflate(level)(imageLike(9000, 2)), text, int16(3), uint8(1))
+	}
+	f.Add([]byte{3, 0}, []byte{}, int16(0), uint8(0x20))
+	f.Add([]byte{1, 5, 0, 0xfa, 0xff, 'h', 'e', 'l', 'l', 'o'}, []byte("x"), int16(-2), uint8(0x11))
+	f.Add(pseudoRandom(300, 5), []byte("y"), int16(100), uint8(0x04))
+	f.Fuzz(func(t *testing.T, body, payload []byte, lie int16, mode uint8) {
+		// What a serial inflater makes of body, and where it stops.
+		br := bytes.NewReader(body)
+		decoded, derr := io.ReadAll(stdflate.NewReader(br))
+		used := len(body) - br.Len()
+		valid := derr == nil && len(decoded) <= maxPiece
+		b := piece{body: body, crc: crc32.ChecksumIEEE(decoded), size: uint32(len(decoded)), clen: len(body)}
+		if valid {
+			b.body = body[:used]
+			b.clen = used
+		}
+		honestIndex := valid
+		if mode&1 != 0 && lie != 0 {
+			b.clen = max(0, b.clen+int(lie))
+			honestIndex = false
+		}
+		if mode&2 != 0 {
+			b.crc ^= uint32(lie) | 1
+			honestIndex = false
+		}
+		if mode&0x20 != 0 {
+			b.clen = -1 // a plain member: the serial path
+		}
+		a := honest(payload, goDeflate(int(mode>>6)+1)(payload))
+		c := honest(text[:len(text)/3], goDeflate(6)(text[:len(text)/3]))
+		ps := []piece{a, b, c}
+		var total uint64
+		var crc uint32
+		for _, p := range ps {
+			crc = crc32Combine(crc, p.crc, int64(p.size))
+			total += uint64(p.size)
+		}
+		if mode&8 != 0 {
+			crc ^= 1
+			honestIndex = false
+		}
+		stream := assemble(ps, true, total, crc)
+		if mode&0x10 != 0 {
+			stream = stream[:len(stream)-1-int(uint16(lie))%len(stream)]
+			honestIndex = false
+		}
+		want, werr := stdGunzip(stream)
+		for _, workers := range []int{1, 3} {
+			got, err := gunzipAll(stream, workers)
+			if err == nil && (werr != nil || !bytes.Equal(got, want)) {
+				t.Fatalf("workers=%d: accepted %d bytes; compress/gzip: %d bytes, %v", workers, len(got), len(want), werr)
+			}
+			if honestIndex && err != nil {
+				t.Fatalf("workers=%d: honest stream refused: %v", workers, err)
+			}
+		}
+	})
 }
