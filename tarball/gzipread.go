@@ -25,6 +25,7 @@ import (
 type gunzipper struct {
 	ctx   context.Context
 	raw   *rawReader
+	ahead *readAhead
 	in    *bufio.Reader
 	chunk int
 	order chan *rpiece // pieces in stream order, to Read
@@ -59,8 +60,9 @@ type rpiece struct {
 }
 
 func newGunzipper(ctx context.Context, raw *rawReader, chunk, inFlight, workers int) *gunzipper {
+	ahead := newReadAhead(raw, 256<<10, 8)
 	z := &gunzipper{
-		ctx: ctx, raw: raw, in: bufio.NewReaderSize(raw, 256<<10), chunk: chunk,
+		ctx: ctx, raw: raw, ahead: ahead, in: bufio.NewReaderSize(ahead, 256<<10), chunk: chunk,
 		order: make(chan *rpiece, inFlight),
 		jobs:  make(chan *rpiece, workers),
 		quit:  make(chan struct{}),
@@ -132,6 +134,7 @@ func (z *gunzipper) Read(b []byte) (int, error) {
 func (z *gunzipper) Close() {
 	z.once.Do(func() { close(z.quit) })
 	z.wg.Wait()
+	z.ahead.close()
 }
 
 func (z *gunzipper) recycle(p *rpiece) {
@@ -171,7 +174,7 @@ func (z *gunzipper) push(p *rpiece) bool {
 
 // offset is the compressed offset of the next byte the reading goroutine
 // will consume.
-func (z *gunzipper) offset() int64 { return z.raw.n.Load() - int64(z.in.Buffered()) }
+func (z *gunzipper) offset() int64 { return z.ahead.delivered - int64(z.in.Buffered()) }
 
 // errClosed ends the reading goroutine after Close.
 var errClosed = errors.New("tarball: gunzip closed")
@@ -462,4 +465,79 @@ func (p *rpiece) checkTrailer(crc uint32, size int64) error {
 		return fmt.Errorf("gzip member at byte %d: %w: %d bytes (mod 2^32), trailer says %d", p.off, gzip.ErrChecksum, got, want)
 	}
 	return nil
+}
+
+// readAhead reads r in a goroutine of its own, up to n buffers of size
+// bytes ahead, so that waiting for input (a pipe, a network) and the
+// copying of read(2) are off the inflating goroutine's path.
+type readAhead struct {
+	full      chan []byte
+	free      chan []byte
+	quit      chan struct{}
+	done      chan struct{}
+	once      sync.Once
+	err       error  // set before full is closed
+	buf       []byte // the buffer being returned, whole
+	cur       []byte // what is left of it
+	delivered int64  // bytes returned by Read
+}
+
+func newReadAhead(r io.Reader, size, n int) *readAhead {
+	a := &readAhead{
+		full: make(chan []byte, n), free: make(chan []byte, n+2),
+		quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	go func() {
+		defer close(a.done)
+		defer close(a.full)
+		for {
+			var buf []byte
+			select {
+			case buf = <-a.free:
+			default:
+				buf = make([]byte, size)
+			}
+			m, err := r.Read(buf[:size])
+			if m > 0 {
+				select {
+				case a.full <- buf[:m]:
+				case <-a.quit:
+					return
+				}
+			}
+			if err != nil {
+				a.err = err
+				return
+			}
+		}
+	}()
+	return a
+}
+
+// Read returns what the goroutine read, in order, then its error.
+func (a *readAhead) Read(p []byte) (int, error) {
+	if len(a.cur) == 0 {
+		if a.buf != nil {
+			select {
+			case a.free <- a.buf:
+			default:
+			}
+			a.buf = nil
+		}
+		buf, ok := <-a.full
+		if !ok {
+			return 0, a.err
+		}
+		a.buf, a.cur = buf[:cap(buf)], buf
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	a.delivered += int64(n)
+	return n, nil
+}
+
+// close stops the goroutine and waits for it: after close, r is not read.
+func (a *readAhead) close() {
+	a.once.Do(func() { close(a.quit) })
+	<-a.done
 }
