@@ -107,6 +107,19 @@ type CoalesceResult struct {
 // snapshot taken from the parent sees the child's writes afterwards. See
 // [Children] to find them first.
 func Coalesce(ctx context.Context, child string, opts *CoalesceOptions) (*CoalesceResult, error) {
+	return coalesce(ctx, child, opts, coalesceHooks{})
+}
+
+// coalesceHooks let tests write the parent through a fault-injecting file
+// and use small batches.
+type coalesceHooks struct {
+	wrap  func(*os.File) targetFile // nil: the file itself
+	batch int64                     // bytes between syncs; 0: batchBytes
+	noDir bool                      // do not sync the parent's directory
+}
+
+// coalesce is Coalesce with hooks.
+func coalesce(ctx context.Context, child string, opts *CoalesceOptions, hooks coalesceHooks) (*CoalesceResult, error) {
 	if opts == nil {
 		opts = &CoalesceOptions{}
 	}
@@ -132,7 +145,11 @@ func Coalesce(ctx context.Context, child string, opts *CoalesceOptions) (*Coales
 	if err := plan.check(ctx); err != nil {
 		return nil, err
 	}
-	tgt, err := newTarget(osTarget{t.fd}, t.path, t.size, t.vf, opts.Sparse)
+	var tf targetFile = osTarget{t.fd}
+	if hooks.wrap != nil {
+		tf = hooks.wrap(t.fd)
+	}
+	tgt, err := newTarget(tf, t.path, t.size, t.vf, opts.Sparse)
 	if err != nil {
 		return nil, fmt.Errorf("chain: coalesce: %s: %w", t.path, err)
 	}
@@ -151,7 +168,13 @@ func Coalesce(ctx context.Context, child string, opts *CoalesceOptions) (*Coales
 	if par <= 0 {
 		par = max(2, runtime.NumCPU())
 	}
-	c := &copier{src: src, t: tgt, parallel: par, syncDir: func() error { return syncDir(t.path) }}
+	c := &copier{src: src, t: tgt, parallel: par, batch: hooks.batch, syncDir: func() error { return syncDir(t.path) }}
+	if c.batch <= 0 {
+		c.batch = batchBytes
+	}
+	if hooks.noDir {
+		c.syncDir = nil
+	}
 	if err := c.plan(ctx); err != nil {
 		return nil, err
 	}

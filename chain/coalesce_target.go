@@ -115,6 +115,7 @@ type copier struct {
 	src      *source
 	t        *target
 	parallel int
+	batch    int64 // bytes between syncs
 	progress func(done int64)
 	syncDir  func() error // syncs the target's directory; nil when there is none
 
@@ -290,7 +291,7 @@ func (c *copier) copy(ctx context.Context) error {
 		if c.progress != nil {
 			c.progress(done)
 		}
-		if inBatch >= batchBytes {
+		if inBatch >= c.batch {
 			if err := endBatch(); err != nil {
 				return err
 			}
