@@ -32,6 +32,8 @@ func lookup(name string) (command, bool) {
 		return runModify, true
 	case "check":
 		return runCheck, true
+	case "coalesce":
+		return runCoalesce, true
 	}
 	return nil, false
 }
