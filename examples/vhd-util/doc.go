@@ -52,7 +52,7 @@
 //   - create refuses sizes above 2040 GiB (XenServer's limit; BAT entries
 //     cannot address more than 2 TiB anyway).
 //
-// What is missing: the commands read, scan, repair, coalesce, resize,
+// What is missing: the commands read, scan, repair, resize,
 // revert, fill, key and copy, and modify -s and -z, fail with a message on
 // standard error and exit 95 (EOPNOTSUPP) rather than being mistaken for
 // an unknown command, whose exit status 0 a caller would take for success.

@@ -43,7 +43,7 @@ func lookup(name string) (command, bool) {
 // "invalid COMMAND" exit 0, which a caller would take for success.
 func unsupported(name string) bool {
 	switch name {
-	case "read", "repair", "resize", "fill", "coalesce", "revert", "key", "copy":
+	case "read", "repair", "resize", "fill", "revert", "key", "copy":
 		return true
 	}
 	return false
