@@ -212,6 +212,7 @@ type osTarget struct{ *os.File }
 
 // coalescePlan holds the files of one coalesce, open.
 type coalescePlan struct {
+	res    *Resolver
 	links  []openLink // the sources, child first
 	target openTarget
 }
@@ -243,7 +244,7 @@ func (p *coalescePlan) close() {
 // openCoalesce opens the child, the links up to the target, and the
 // target, checking sizes and the chain's shape.
 func openCoalesce(ctx context.Context, res *Resolver, child, into string, maxDepth int) (_ *coalescePlan, err error) {
-	p := &coalescePlan{}
+	p := &coalescePlan{res: res}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -409,17 +410,16 @@ func openTargetAt(res *Resolver, path string, raw bool) (openTarget, error) {
 	return t, nil
 }
 
-// check runs vhd.Check on every file before anything is written. The
-// parent rules, which need a parent opener, are not required: the chain
-// was resolved already.
+// check runs the full vhd.Check on every file before anything is written,
+// the parent rules included (locators resolve, parent UUIDs agree).
 func (p *coalescePlan) check(ctx context.Context) error {
 	for _, l := range p.links {
-		if rep, err := vhd.Check(ctx, l.fd, l.vf.FileSize(), &vhd.CheckOptions{Name: l.path}); err != nil && !(errors.Is(err, vhd.ErrIncomplete) && rep.ValidSoFar()) {
+		if _, err := vhd.Check(ctx, l.fd, l.vf.FileSize(), &vhd.CheckOptions{Name: l.path, Parents: p.res}); err != nil {
 			return err
 		}
 	}
 	if t := p.target; t.vf != nil {
-		if rep, err := vhd.Check(ctx, t.fd, t.size, &vhd.CheckOptions{Name: t.path}); err != nil && !(errors.Is(err, vhd.ErrIncomplete) && rep.ValidSoFar()) {
+		if _, err := vhd.Check(ctx, t.fd, t.size, &vhd.CheckOptions{Name: t.path, Parents: p.res}); err != nil {
 			return err
 		}
 	}

@@ -225,7 +225,7 @@ func testFaults(t *testing.T, tc coalesceCase, sparse bool, batch int64) {
 			restore(img)
 			where := fmt.Sprintf("fault at operation %d of %d (%s)", at, nops, oc.name)
 			if raw == "" {
-				if _, err := vhd.Check(context.Background(), bytes.NewReader(img), int64(len(img)), &vhd.CheckOptions{Name: target}); err != nil {
+				if _, err := vhd.Check(context.Background(), bytes.NewReader(img), int64(len(img)), &vhd.CheckOptions{Name: target, Parents: CompatResolver()}); err != nil {
 					t.Fatalf("%s: parent fails check: %v", where, err)
 				}
 			}

@@ -146,7 +146,7 @@ func (tc *coalesceGolden) run(t *testing.T, exec func([]string) result) (result,
 	if !bytes.Equal(after, want) {
 		t.Errorf("the parent does not read as the child did (first difference at %d)", firstDifference(after, want))
 	}
-	if _, err := vhd.CheckFile(context.Background(), p, nil); err != nil {
+	if _, err := vhd.CheckFile(context.Background(), p, &vhd.CheckOptions{Parents: chain.CompatResolver()}); err != nil {
 		t.Errorf("parent fails check: %v", err)
 	}
 	return got, after
