@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
@@ -31,10 +30,7 @@ const errEBUSY = 16
 func runCoalesce(args []string, stdout, stderr io.Writer) int {
 	var name string
 	var haveName, sparse, progress bool
-	// blktap's getopt names the command, not the program, in complaints.
-	var complaint strings.Builder
-	opts, operands := getopt(args, "n:o:a:x:sph", &complaint)
-	io.WriteString(stderr, strings.Replace(complaint.String(), progName+":", "coalesce:", 1))
+	opts, operands := getopt("coalesce", args, "n:o:a:x:sph", stderr)
 	for _, o := range opts {
 		switch {
 		case o.bad, o.c == 'h', o.c == 'o', o.c == 'a', o.c == 'x':
@@ -58,7 +54,7 @@ func runCoalesce(args []string, stdout, stderr io.Writer) int {
 	}
 	child, err := vhd.Open(name)
 	if err != nil {
-		code := openErrno(err)
+		code := openErrno(name, err)
 		fmt.Fprintf(stdout, "error opening %s: -%d\n", name, code)
 		return fail(code)
 	}
@@ -98,7 +94,7 @@ func runCoalesce(args []string, stdout, stderr io.Writer) int {
 			err = vhd.ErrDisabled
 		}
 		if err != nil {
-			code := openErrno(err)
+			code := openErrno(pname, err)
 			fmt.Fprintf(stdout, "error opening %s: -%d\n", pname, code)
 			return fail(code)
 		}

@@ -103,7 +103,7 @@ func TestCoalesceGolden(t *testing.T) {
 			if ref == "" {
 				return
 			}
-			rgot, rafter := tc.run(t, func(args []string) result { return runBinary(t, ref, args) })
+			rgot, rafter := tc.run(t, func(args []string) result { return runCommand(t, ref, args) })
 			compared++
 			if diff := cmp.Diff(tc.want, rgot); diff != "" {
 				t.Errorf("reference %s: (-want +got)\n%s", strings.Join(tc.args, " "), diff)
@@ -175,16 +175,8 @@ func firstDifference(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-func symlink(target, name string) func(*testing.T, string) {
-	return func(t *testing.T, dir string) {
-		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// runBinary runs the vhd-util at bin with args in the working directory.
-func runBinary(t *testing.T, bin string, args []string) result {
+// runCommand runs the vhd-util at bin with args in the working directory.
+func runCommand(t *testing.T, bin string, args []string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var out, errb bytes.Buffer
