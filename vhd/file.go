@@ -61,8 +61,9 @@ type File struct {
 	parent       io.ReaderAt
 	eod          int64 // cached end of data, 0 until computed
 	closed       bool
-	device       bool // opened on a block device: never truncated
-	checked      bool // a write's Check passed (or this package made the file)
+	device       bool     // opened on a block device: never truncated
+	checked      bool     // a write's Check passed (or this package made the file)
+	undo         *undoLog // set while a write records what it changes
 }
 
 // Open opens the named VHD for reading. It refuses at once, without

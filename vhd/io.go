@@ -169,6 +169,14 @@ func setBit(bitmap []byte, i int64)      { bitmap[i/8] |= 0x80 >> (i % 8) }
 // sector a differencing disk does not hold yet merges with the parent's
 // data, which needs [File.AttachParent]. Writes past the virtual size fail
 // with [ErrOutOfRange].
+//
+// Everything a write needs (the range, a file that passes [Check], the BAT
+// entries, the parent's data for partial sectors, room below 2 TiB) is
+// checked and read before the file changes, so a refused write leaves the
+// file as it was. If a write to the storage fails midway, what was written
+// is undone (the old bytes put back, the file truncated to its old size
+// when it can be) before the error is returned. Like any file write, the
+// data is durable after [File.Sync] or [File.Close].
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if f.w == nil {
 		return 0, fmt.Errorf("vhd: %s: %w", f.name, ErrReadOnly)
@@ -194,80 +202,133 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 			return 0, formatErr(f.name, f.footerPart(), "current size", f.footerOffset()+footerOffCurrSize, ErrTruncated,
 				"fixed disk of %d bytes holds %d bytes of data, not the %d its footer claims", f.size, f.size-FooterSize, f.VirtualSize())
 		}
-		return f.w.WriteAt(p, off)
+		u := f.beginUndo()
+		if err := f.writeAt(p, off); err != nil {
+			return 0, f.rollback(u, err)
+		}
+		f.undo = nil
+		return len(p), nil
 	}
-	return f.eachBlock(p, off, f.writeBlock)
+	plan, err := f.planWrite(p, off)
+	if err != nil {
+		return 0, err
+	}
+	u := f.beginUndo()
+	for _, w := range plan {
+		if err := f.applyBlockWrite(w); err != nil {
+			return 0, f.rollback(u, err)
+		}
+	}
+	f.undo = nil
+	return len(p), nil
 }
 
-// writeBlock writes p into block blk at byte offset within. The caller holds f.mu.
-func (f *File) writeBlock(p []byte, blk, within int64) error {
+// blockWrite is the part of a WriteAt that falls in one block, planned
+// before anything is written.
+type blockWrite struct {
+	blk      int64
+	entry    uint32 // the block's bitmap sector, existing or planned
+	allocate bool   // the block is new: entry is where it goes
+	bitmap   []byte // the bitmap as it will be
+	changed  bool   // bitmap differs from the one on disk
+	buf      []byte // whole sectors of data
+	start    int64  // byte offset of buf within the block
+}
+
+// planWrite splits p at block boundaries and works out, reading only, what
+// each block needs: its place (allocating at the end of the data, as
+// blktap does), its new bitmap, and whole sectors of data with partial
+// sectors merged with what they read as now. The caller holds f.mu.
+func (f *File) planWrite(p []byte, off int64) ([]blockWrite, error) {
 	h := f.Header
 	bs := int64(h.BlockSize)
 	bmBytes := h.bitmapSectors() * SectorSize
-	if blk >= int64(len(f.bat)) {
-		return formatErr(f.name, "BAT", "", int64(h.TableOffset), ErrTooLarge, "block %d is past the %d BAT entries", blk, len(f.bat))
+	eod, err := f.endOfData()
+	if err != nil {
+		return nil, err
 	}
-	entry := f.bat[blk]
-	var bitmap []byte
-	if entry == Unallocated {
-		var err error
-		if entry, err = f.allocateBlock(blk); err != nil {
-			return err
+	var plan []blockWrite
+	_, err = f.eachBlock(p, off, func(q []byte, blk, within int64) error {
+		if blk >= int64(len(f.bat)) {
+			return formatErr(f.name, "BAT", "", int64(h.TableOffset), ErrTooLarge, "block %d is past the %d BAT entries", blk, len(f.bat))
 		}
-		bitmap = make([]byte, bmBytes)
-	} else {
-		var err error
-		if bitmap, err = f.readBitmap(entry); err != nil {
-			return err
-		}
-	}
-	dataOff := (int64(entry))*SectorSize + bmBytes
-	vblock := blk * bs
-
-	// Widen p to whole sectors, merging the edges with what they read as now.
-	first := within / SectorSize
-	last := (within + int64(len(p)) - 1) / SectorSize
-	buf := p
-	start := within
-	if within%SectorSize != 0 || (within+int64(len(p)))%SectorSize != 0 {
-		buf = make([]byte, (last-first+1)*SectorSize)
-		start = first * SectorSize
-		for _, s := range []int64{first, last} {
-			sec := buf[(s-first)*SectorSize : (s-first+1)*SectorSize]
-			var err error
-			if bitSet(bitmap, s) {
-				err = f.readFull(sec, dataOff+s*SectorSize)
-			} else {
-				err = f.readAbsent(sec, vblock+s*SectorSize)
+		w := blockWrite{blk: blk, entry: f.bat[blk]}
+		if w.entry == Unallocated {
+			bitmapOff := (eod+bmBytes+dataAlign-1)/dataAlign*dataAlign - bmBytes
+			if bitmapOff/SectorSize >= Unallocated {
+				return fmt.Errorf("vhd: %s: block %d would lie past 2 TiB: %w", f.name, blk, ErrTooLarge)
 			}
-			if err != nil {
+			w.allocate = true
+			w.entry = uint32(bitmapOff / SectorSize)
+			w.bitmap = make([]byte, bmBytes)
+			eod = bitmapOff + bmBytes + bs
+		} else {
+			var err error
+			if w.bitmap, err = f.readBitmap(w.entry); err != nil {
 				return err
 			}
 		}
-		copy(buf[within-start:], p)
+		dataOff := int64(w.entry)*SectorSize + bmBytes
+		first := within / SectorSize
+		last := (within + int64(len(q)) - 1) / SectorSize
+		w.buf, w.start = q, within
+		if within%SectorSize != 0 || (within+int64(len(q)))%SectorSize != 0 {
+			w.buf = make([]byte, (last-first+1)*SectorSize)
+			w.start = first * SectorSize
+			for _, s := range []int64{first, last} {
+				sec := w.buf[(s-first)*SectorSize : (s-first+1)*SectorSize]
+				var err error
+				if !w.allocate && bitSet(w.bitmap, s) {
+					err = f.readFull(sec, dataOff+s*SectorSize)
+				} else {
+					err = f.readAbsent(sec, blk*bs+s*SectorSize)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			copy(w.buf[within-w.start:], q)
+		}
+		for s := first; s <= last; s++ {
+			if !bitSet(w.bitmap, s) {
+				setBit(w.bitmap, s)
+				w.changed = true
+			}
+		}
+		plan = append(plan, w)
+		return nil
+	})
+	return plan, err
+}
+
+// applyBlockWrite writes one planned block: for a new block the footer
+// behind it first (until the BAT points at the block, a crash leaves a
+// valid file with a little unused space), then the data, the bitmap, the
+// BAT entry and the batmap. The caller holds f.mu.
+func (f *File) applyBlockWrite(w blockWrite) error {
+	h := f.Header
+	bmBytes := h.bitmapSectors() * SectorSize
+	if w.allocate {
+		if err := f.allocateBlock(w.entry); err != nil {
+			return err
+		}
 	}
-	if _, err := f.w.WriteAt(buf, dataOff+start); err != nil {
+	dataOff := int64(w.entry)*SectorSize + bmBytes
+	if err := f.writeAt(w.buf, dataOff+w.start); err != nil {
 		return err
 	}
-	changed := false
-	for s := first; s <= last; s++ {
-		if !bitSet(bitmap, s) {
-			setBit(bitmap, s)
-			changed = true
-		}
-	}
-	if changed {
-		if _, err := f.w.WriteAt(bitmap, int64(entry)*SectorSize); err != nil {
+	if w.changed {
+		if err := f.writeAt(w.bitmap, int64(w.entry)*SectorSize); err != nil {
 			return err
 		}
 	}
-	if f.bat[blk] == Unallocated {
-		if err := f.writeBATEntry(blk, entry); err != nil {
+	if w.allocate {
+		if err := f.writeBATEntry(w.blk, w.entry); err != nil {
 			return err
 		}
 	}
-	if changed && f.batmap != nil && !f.batmap.Full(blk) && bitmapFull(bitmap, bs/SectorSize) {
-		return f.markFull(blk)
+	if w.changed && f.batmap != nil && !f.batmap.Full(w.blk) && bitmapFull(w.bitmap, int64(h.BlockSize)/SectorSize) {
+		return f.markFull(w.blk)
 	}
 	return nil
 }
@@ -286,44 +347,39 @@ func bitmapFull(bitmap []byte, sectors int64) bool {
 	return true
 }
 
-// allocateBlock places block blk at the end of the data with its data region
-// 4 KiB-aligned, writes the footer behind it and zeroes the space it takes
-// from the old file; the BAT entry is written by the caller once the block
-// holds its data. The caller holds f.mu.
-func (f *File) allocateBlock(blk int64) (uint32, error) {
+// allocateBlock makes room for a new block whose bitmap goes at sector
+// entry, at the end of the data: it writes the footer behind the block and
+// zeroes the space the block takes from the old file. The BAT entry is
+// written by the caller once the block holds its data. The caller holds
+// f.mu.
+func (f *File) allocateBlock(entry uint32) error {
 	h := f.Header
 	eod, err := f.endOfData()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	bmBytes := h.bitmapSectors() * SectorSize
-	bitmapOff := (eod+bmBytes+dataAlign-1)/dataAlign*dataAlign - bmBytes
-	end := bitmapOff + bmBytes + int64(h.BlockSize)
-	if bitmapOff/SectorSize >= Unallocated {
-		return 0, fmt.Errorf("vhd: %s: block %d would lie past 2 TiB: %w", f.name, blk, ErrTooLarge)
-	}
-	// The new footer first: until the BAT points at the block, a crash
-	// leaves a valid file with a little unused space.
+	end := int64(entry)*SectorSize + bmBytes + int64(h.BlockSize)
 	if err := f.writeFooterAt(end); err != nil {
-		return 0, err
+		return err
 	}
 	// Zero what of the block's space the old file held (the old footer,
 	// perhaps trailing bytes); the rest of the file is new and reads as zeros.
 	if zeroEnd := min(f.size, end); zeroEnd > eod {
 		if err := f.writeZeros(eod, zeroEnd-eod); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	f.size = max(f.size, end+FooterSize)
 	f.eod = end
-	return uint32(bitmapOff / SectorSize), nil
+	return nil
 }
 
 func (f *File) writeZeros(off, n int64) error {
 	zero := make([]byte, min(n, 1<<20))
 	for n > 0 {
 		k := min(n, int64(len(zero)))
-		if _, err := f.w.WriteAt(zero[:k], off); err != nil {
+		if err := f.writeAt(zero[:k], off); err != nil {
 			return err
 		}
 		off += k
@@ -332,29 +388,28 @@ func (f *File) writeZeros(off, n int64) error {
 	return nil
 }
 
-// writeBATEntry stores entry for block blk, writing the BAT sector that holds it.
+// writeBATEntry stores entry for block blk, writing the BAT sector that
+// holds it (the table is sector aligned: an unaligned one does not load).
 func (f *File) writeBATEntry(blk int64, entry uint32) error {
+	if f.undo != nil {
+		f.undo.bat = append(f.undo.bat, batUndo{blk, f.bat[blk]})
+	}
 	f.bat[blk] = entry
 	first := blk &^ (SectorSize/4 - 1)
 	sec := make([]byte, SectorSize)
-	for i := range int64(SectorSize / 4) {
-		e := uint32(Unallocated)
-		if first+i < int64(len(f.bat)) {
-			e = f.bat[first+i]
-		} else {
-			e = 0 // padding past the last entry
+	n := min(int64(SectorSize/4), int64(len(f.bat))-first)
+	for i := range n {
+		binary.BigEndian.PutUint32(sec[4*i:], f.bat[first+i])
+	}
+	if n < SectorSize/4 {
+		// The rest of the sector: entries the virtual size does not need
+		// (kept as they are on disk) or padding.
+		rest := sec[4*n:]
+		if err := f.readFull(rest, int64(f.Header.TableOffset)+4*(first+n)); err != nil {
+			return err
 		}
-		binary.BigEndian.PutUint32(sec[4*i:], e)
 	}
-	off := int64(f.Header.TableOffset) + first*4
-	n := min(int64(SectorSize), int64(len(f.bat)-int(first))*4)
-	if f.Header.TableOffset%SectorSize != 0 {
-		// An unaligned BAT: write just this entry.
-		_, err := f.w.WriteAt(sec[(blk-first)*4:(blk-first)*4+4], off+(blk-first)*4)
-		return err
-	}
-	_, err := f.w.WriteAt(sec[:max(n, 0)], off)
-	return err
+	return f.writeAt(sec, int64(f.Header.TableOffset)+first*4)
 }
 
 // markFull sets block blk's bit in the batmap and rewrites the map sector
@@ -364,9 +419,16 @@ func (f *File) markFull(blk int64) error {
 	if blk/8 >= int64(len(bm.Map)) {
 		return nil
 	}
+	if f.undo != nil && f.undo.batmapHeader == nil {
+		hdr := bm.Header
+		f.undo.batmapHeader = &hdr
+	}
+	if f.undo != nil {
+		f.undo.batmapBits = append(f.undo.batmapBits, blk)
+	}
 	setBit(bm.Map, blk)
 	sec := blk / 8 / SectorSize
-	if _, err := f.w.WriteAt(bm.Map[sec*SectorSize:(sec+1)*SectorSize], int64(bm.Header.Offset)+sec*SectorSize); err != nil {
+	if err := f.writeAt(bm.Map[sec*SectorSize:(sec+1)*SectorSize], int64(bm.Header.Offset)+sec*SectorSize); err != nil {
 		return err
 	}
 	bm.Header.Checksum = bm.ComputeChecksum(f.Footer.CurrentSize)
@@ -375,14 +437,12 @@ func (f *File) markFull(blk int64) error {
 
 func (f *File) writeBatmapHeader() error {
 	hb, _ := f.batmap.Header.MarshalBinary()
-	_, err := f.w.WriteAt(hb, f.batmap.HeaderOffset)
-	return err
+	return f.writeAt(hb, f.batmap.HeaderOffset)
 }
 
 // writeFooterAt writes the primary footer at off. The caller holds f.mu.
 func (f *File) writeFooterAt(off int64) error {
-	_, err := f.w.WriteAt(f.Footer.bytes(), off)
-	return err
+	return f.writeAt(f.Footer.bytes(), off)
 }
 
 // rewriteFooter writes the footer as blktap does after changing it: the

@@ -621,6 +621,20 @@ type memStore struct {
 	failAt int   // 0: never
 	limit  int64 // > 0: writes ending past it fail, and tooFar is set
 	tooFar bool
+	// failOnly fails just the failAt-th operation, as a transient I/O
+	// error would, instead of every one from then on.
+	failOnly bool
+}
+
+// fails reports whether the operation just counted fails. The caller holds m.mu.
+func (m *memStore) fails() bool {
+	if m.failAt <= 0 {
+		return false
+	}
+	if m.failOnly {
+		return m.writes == m.failAt
+	}
+	return m.writes >= m.failAt
 }
 
 var errInjected = errors.New("injected write failure")
@@ -642,7 +656,7 @@ func (m *memStore) WriteAt(p []byte, off int64) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.writes++
-	if m.failAt > 0 && m.writes >= m.failAt {
+	if m.fails() {
 		return 0, errInjected
 	}
 	if m.limit > 0 && off+int64(len(p)) > m.limit {
@@ -659,7 +673,7 @@ func (m *memStore) Truncate(n int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.writes++
-	if m.failAt > 0 && m.writes >= m.failAt {
+	if m.fails() {
 		return errInjected
 	}
 	if n <= int64(len(m.b)) {
@@ -675,7 +689,7 @@ func (m *memStore) Sync() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.writes++
-	if m.failAt > 0 && m.writes >= m.failAt {
+	if m.fails() {
 		return errInjected
 	}
 	return nil
