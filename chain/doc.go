@@ -33,6 +33,52 @@
 // link holds. WriteRaw leaves holes in an output file where the disk reads
 // as zeros.
 //
+// # Coalescing
+//
+// [Coalesce] copies every sector a child's bitmaps hold into its parent (a
+// dynamic, fixed or differencing VHD, or a raw image), as blktap's vhd-util
+// coalesce does, so that the parent reads as the child did; with
+// CoalesceOptions.Into it copies a leaf and every link above an ancestor
+// into that ancestor in one pass, each sector from the nearest link holding
+// it. The child is never written; the parent keeps its UUID, hidden flag,
+// virtual size and footer bytes. Every other child of the parent then reads
+// the coalesced data too: [Children] lists a file's children in a
+// directory. [CoalesceStep] is the storage manager's whole step: coalesce,
+// relink the child's children to the parent, remove the child.
+//
+// The writes are ordered so that a crash at any point leaves a parent that
+// opens and passes vhd.Check, each sector reading as before or as the
+// child's, and so that running Coalesce again finishes the job with the
+// bytes of an uninterrupted run, without any state file:
+//
+//  1. Before the first write both files pass vhd.Check and no child is
+//     larger than its parent; the parent is flocked. A crash leaves it as
+//     it was.
+//  2. A dynamic or differencing parent that must allocate blocks first gets
+//     its primary footer where its data will end once the copy is done (a
+//     larger file, or a smaller one cut behind the new footer only once that
+//     is synced), then a sync. A crash leaves the old blocks, unused space
+//     and a valid footer at the end.
+//  3. Then, in batches of up to 64 MiB: the batch's data goes into the
+//     blocks the parent has (in place) and into its new blocks, with their
+//     bitmaps, at the places blktap would give them; a sync; only then the
+//     bitmaps of the blocks the parent already had and the one BAT sector
+//     pointing at the batch's new blocks, which reach the disk with the next
+//     batch's sync. A crash before a batch's metadata is durable leaves its
+//     new blocks unused space and its sectors in the old blocks reading as
+//     before (their bits unset) or, where the parent already held them, old
+//     or new sector by sector. BAT sectors reach the disk in block order, so
+//     the blocks a rerun finds allocated are the first of those planned, and
+//     it places the rest where an uninterrupted run does.
+//  4. A last sync makes the last metadata durable, and the directory is
+//     synced if the file changed size; only then does Coalesce return.
+//
+// A fixed or raw parent is written in place with a sync after each batch.
+// The batmap of a dynamic parent is left as it was: a block it does not
+// mark full is read through its bitmap, which is always right. Syncing
+// every batch and starting writeback as it goes (sync_file_range on Linux)
+// keeps the dirty page cache bounded.
+//
 // In [Confined] mode, the default and the one an importer uses, the leaf
 // and every parent must lie inside Options.Root once symbolic links are
 // evaluated, and a locator that leads out of it, through "..", an absolute
