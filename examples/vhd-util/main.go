@@ -24,6 +24,8 @@ func lookup(name string) (command, bool) {
 		return runSnapshot, true
 	case "scan":
 		return runScan, true
+	case "repair":
+		return runRepair, true
 	case "query":
 		return runQuery, true
 	case "set":
@@ -43,7 +45,7 @@ func lookup(name string) (command, bool) {
 // "invalid COMMAND" exit 0, which a caller would take for success.
 func unsupported(name string) bool {
 	switch name {
-	case "read", "repair", "resize", "fill", "revert", "key", "copy":
+	case "read", "resize", "fill", "revert", "key", "copy":
 		return true
 	}
 	return false
