@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -20,13 +21,13 @@ import (
 )
 
 // A fuzzChain is a small valid chain the reader fuzz target mutates: the
-// bytes of each file, leaf first, and where its structures lie.
+// paths of its pristine files, leaf first, and where their structures lie.
+// Each exec copies the files and mutates the copies on disk, so that the
+// fuzzing process holds none of their bytes.
 type fuzzChain struct {
+	paths []string
 	names []string
-	files [][]byte
 	info  []fuzzLayout
-
-	scratch [][]byte // the mutated files of the last exec
 }
 
 // fuzzLayout is where the structures of one file lie in its valid form.
@@ -49,10 +50,6 @@ func fuzzChains(tb testing.TB) []*fuzzChain {
 	add := func(paths ...string) {
 		fc := &fuzzChain{}
 		for _, p := range paths {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				tb.Fatal(err)
-			}
 			f, err := vhd.Open(p)
 			if err != nil {
 				tb.Fatal(err)
@@ -74,8 +71,8 @@ func fuzzChains(tb testing.TB) []*fuzzChain {
 				}
 			}
 			f.Close()
+			fc.paths = append(fc.paths, p)
 			fc.names = append(fc.names, filepath.Base(p))
-			fc.files = append(fc.files, b)
 			fc.info = append(fc.info, lay)
 		}
 		out = append(out, fc)
@@ -124,71 +121,88 @@ var (
 		vhd.MaxSize, vhd.MaxSize + 512, 1 << 62, math.MaxInt64 - 511, 1 << 63, math.MaxUint64 - 511, math.MaxUint64}
 )
 
-// put writes v's low width bytes big-endian at off of b, if they fit.
-func put(b []byte, off int64, width int, v uint64) {
-	if off < 0 || off+int64(width) > int64(len(b)) {
+// A fuzzFile is a copy of a chain's file being mutated.
+type fuzzFile struct {
+	f    *os.File
+	size int64
+}
+
+// put writes v's low width bytes big-endian at off, if they fit.
+func (ff *fuzzFile) put(off int64, width int, v uint64) {
+	if off < 0 || off+int64(width) > ff.size {
 		return
 	}
 	var w [8]byte
 	binary.BigEndian.PutUint64(w[:], v)
-	copy(b[off:off+int64(width)], w[8-width:])
+	ff.f.WriteAt(w[8-width:], off)
 }
 
-// fixFooter recomputes the checksum of the footer at off of b.
-func fixFooter(b []byte, off int64) {
-	if off < 0 || off+512 > int64(len(b)) {
+// fix recomputes the checksum of the footer (n = 512) or header (n =
+// 1024) at off.
+func (ff *fuzzFile) fix(off int64, n int) {
+	if off < 0 || off+int64(n) > ff.size {
 		return
 	}
-	var ft vhd.Footer
-	ft.UnmarshalBinary(b[off : off+512])
-	ft.UpdateChecksum()
-	enc, _ := ft.MarshalBinary()
-	copy(b[off:], enc)
-}
-
-// fixHeader recomputes the checksum of the header at off of b.
-func fixHeader(b []byte, off int64) {
-	if off < 0 || off+1024 > int64(len(b)) {
+	b := make([]byte, n)
+	if _, err := ff.f.ReadAt(b, off); err != nil {
 		return
 	}
-	var h vhd.Header
-	h.UnmarshalBinary(b[off : off+1024])
-	h.UpdateChecksum()
-	enc, _ := h.MarshalBinary()
-	copy(b[off:], enc)
+	var enc []byte
+	if n == 512 {
+		var ft vhd.Footer
+		ft.UnmarshalBinary(b)
+		ft.UpdateChecksum()
+		enc, _ = ft.MarshalBinary()
+	} else {
+		var h vhd.Header
+		h.UnmarshalBinary(b)
+		h.UpdateChecksum()
+		enc, _ = h.MarshalBinary()
+	}
+	ff.f.WriteAt(enc, off)
 }
 
-// mutate applies the mutations data encodes to the files of fc: records of
-// 12 bytes, each a file, a structure, a field, a choice of value and 8
-// bytes of value. A field byte with its top bit set recomputes the
-// structure's checksum after the write.
-func (fc *fuzzChain) mutate(data []byte) [][]byte {
-	// Reuse the buffers of the last exec: a fuzzing process should not
-	// need more memory than one exec does.
-	files := fc.scratch[:0]
-	for i, b := range fc.files {
-		if i < len(fc.scratch) {
-			files = append(files, append(fc.scratch[i][:0], b...))
-		} else {
-			files = append(files, bytes.Clone(b))
+// mutate copies the files of fc into dir and applies the mutations data
+// encodes: records of 12 bytes, each a file, a structure, a field, a
+// choice of value and 8 bytes of value. A field byte with its top bit set
+// recomputes the structure's checksum after the write.
+func (fc *fuzzChain) mutate(dir string, data []byte) error {
+	files := make([]fuzzFile, len(fc.paths))
+	for i, p := range fc.paths {
+		src, err := os.Open(p)
+		if err != nil {
+			return err
 		}
+		dst, err := os.Create(filepath.Join(dir, fc.names[i]))
+		if err == nil {
+			_, err = io.Copy(dst, src) // copy_file_range: no bytes in this process
+		}
+		src.Close()
+		if err != nil {
+			return err
+		}
+		defer dst.Close()
+		st, err := dst.Stat()
+		if err != nil {
+			return err
+		}
+		files[i] = fuzzFile{dst, st.Size()}
 	}
-	fc.scratch = files
 	for n := 0; len(data) >= 12 && n < 32; n++ {
 		rec := data[:12]
 		data = data[12:]
 		li := int(rec[0]) % len(files)
-		b, lay := files[li], fc.info[li]
+		ff, lay := &files[li], fc.info[li]
 		fix := rec[2]&0x80 != 0
 		field := int(rec[2] & 0x7F)
 		v := binary.BigEndian.Uint64(rec[4:])
 		if rec[3] != 0 {
 			v = fuzzValues[int(rec[3])%len(fuzzValues)]
 			if rec[3]&0x80 != 0 { // relative to the file's size
-				v = uint64(len(b)) + v%1024 - 512
+				v = uint64(ff.size) + v%1024 - 512
 			}
 		}
-		size := int64(len(b))
+		size := ff.size
 		switch rec[1] % 9 {
 		case 0, 1: // the primary footer, or the copy at offset 0
 			off := size - 512
@@ -196,54 +210,53 @@ func (fc *fuzzChain) mutate(data []byte) [][]byte {
 				off = 0
 			}
 			f := fuzzFooterFields[field%len(fuzzFooterFields)]
-			put(b, off+int64(f[0]), f[1], v)
+			ff.put(off+int64(f[0]), f[1], v)
 			if fix {
-				fixFooter(b, off)
+				ff.fix(off, 512)
 			}
 		case 2: // the dynamic header
 			if !lay.dynamic {
 				continue
 			}
 			f := fuzzHeaderFields[field%len(fuzzHeaderFields)]
-			put(b, lay.header+int64(f[0]), f[1], v)
+			ff.put(lay.header+int64(f[0]), f[1], v)
 			if fix {
-				fixHeader(b, lay.header)
+				ff.fix(lay.header, 1024)
 			}
 		case 3: // a BAT entry
 			if !lay.dynamic || lay.entries == 0 {
 				continue
 			}
-			put(b, lay.bat+4*int64(int(rec[2])%lay.entries), 4, v)
+			ff.put(lay.bat+4*int64(int(rec[2])%lay.entries), 4, v)
 		case 4: // a byte of an allocated block's bitmap
 			if len(lay.blocks) == 0 {
 				continue
 			}
-			put(b, lay.blocks[field%len(lay.blocks)]+int64(v>>8)%512, 1, v)
+			ff.put(lay.blocks[field%len(lay.blocks)]+int64(v>>8)%512, 1, v)
 		case 5: // the batmap header
 			if lay.batmap < 0 {
 				continue
 			}
 			f := fuzzBatmapFields[field%len(fuzzBatmapFields)]
-			put(b, lay.batmap+int64(f[0]), f[1], v)
+			ff.put(lay.batmap+int64(f[0]), f[1], v)
 		case 6: // a byte of the batmap's map
 			if lay.batmap < 0 {
 				continue
 			}
-			put(b, lay.batmapMap+int64(field), 1, v)
+			ff.put(lay.batmapMap+int64(field), 1, v)
 		case 7: // any byte
 			if size > 0 {
-				put(b, int64(v>>8%uint64(size)), 1, v)
+				ff.put(int64(v>>8%uint64(size)), 1, v)
 			}
 		case 8: // truncate or extend the file
 			n := int64(v % uint64(size+4096))
-			if n <= size {
-				files[li] = b[:n]
-			} else {
-				files[li] = append(b, make([]byte, n-size)...)
+			if err := ff.f.Truncate(n); err != nil {
+				return err
 			}
+			ff.size = n
 		}
 	}
-	return files
+	return nil
 }
 
 // FuzzChainRead mutates fields of the footers, headers, BATs, bitmaps and
@@ -278,11 +291,8 @@ func FuzzChainRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		defer slow(time.Now(), which, data)
 		fc := chains[int(which)%len(chains)]
-		files := fc.mutate(data)
-		for i, b := range files {
-			if err := os.WriteFile(filepath.Join(dir, fc.names[i]), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		if err := fc.mutate(dir, data); err != nil {
+			t.Fatal(err)
 		}
 		defer func() {
 			for _, n := range fc.names {
@@ -325,19 +335,27 @@ func slowLog() func(start time.Time, which uint8, data []byte) {
 			return
 		}
 		slowest = d
-		hwm := "?"
+		// VmHWM counts the fuzzing engine's shared memory too; RssAnon
+		// and the Go runtime's total are the process's own.
+		var mem []string
 		if st, err := os.ReadFile("/proc/self/status"); err == nil {
 			for _, line := range strings.Split(string(st), "\n") {
-				if strings.HasPrefix(line, "VmHWM:") {
-					hwm = strings.Join(strings.Fields(line)[1:], " ")
+				for _, k := range []string{"VmHWM:", "RssAnon:", "RssFile:", "RssShmem:"} {
+					if strings.HasPrefix(line, k) {
+						mem = append(mem, k+" "+strings.Join(strings.Fields(line)[1:], " "))
+					}
 				}
 			}
 		}
+		sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+		metrics.Read(sample)
+		mem = append(mem, fmt.Sprintf("go total: %d kB", sample[0].Value.Uint64()>>10))
+		hwm := strings.Join(mem, ", ")
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			return
 		}
-		fmt.Fprintf(f, "pid %d: %v, VmHWM %s, chain %d, input %x\n", os.Getpid(), d, hwm, which, data)
+		fmt.Fprintf(f, "pid %d: %v, %s, chain %d, input %x\n", os.Getpid(), d, hwm, which, data)
 		f.Close()
 	}
 }
