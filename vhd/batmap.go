@@ -166,7 +166,8 @@ func (f *File) readBatmap() (*Batmap, error) {
 	bm := &Batmap{HeaderOffset: hoff}
 	bm.Header.UnmarshalBinary(buf)
 	bh := &bm.Header
-	valid := string(bh.Cookie[:]) == BatmapCookie && (bh.Version == BatmapVersion || bh.Version == batmapVersion11)
+	// As libvhd's vhd_validate_batmap: any version up to the current one.
+	valid := string(bh.Cookie[:]) == BatmapCookie && bh.Version <= BatmapVersion
 	if !valid {
 		if !required {
 			return nil, ErrNoBatmap
