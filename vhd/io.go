@@ -457,7 +457,11 @@ func (f *File) rewriteFooter() error {
 	if err := f.writeFooterAt(eod); err != nil {
 		return err
 	}
-	if t, ok := f.w.(interface{ Truncate(int64) error }); ok && f.isRegular() {
+	if t, ok := f.w.(interface{ Truncate(int64) error }); ok && f.isRegular() && f.size != eod+FooterSize {
+		// The new footer is durable before the file is cut behind it.
+		if err := f.Sync(); err != nil {
+			return err
+		}
 		if err := t.Truncate(eod + FooterSize); err != nil {
 			return err
 		}

@@ -117,7 +117,7 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 	if err := f.checkForWrite(ctx, "set the parent"); err != nil {
 		return fail("check", err)
 	}
-	link, err := parentLink(childPath, parentPath, opts.Raw, Open)
+	link, err := parentLink(ctx, childPath, parentPath, opts.Raw, Open)
 	if err != nil {
 		return fail(link.field, err)
 	}
@@ -170,6 +170,10 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 		return fail("parent name", err)
 	}
 
+	if ip, ok := f.planInPlace(slots, data); ok {
+		log.Debug("vhd: set parent", "file", childPath, "parent", link.real, "path", link.rel, "in place", true)
+		return f.relinkInPlace(ctx, h, &nh, slots, codes, data, ip, log, fail)
+	}
 	p, err := f.planLocators(spaces)
 	if err != nil {
 		return fail("layout", err)
@@ -180,6 +184,9 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 	// From here on the file changes. Blocks first, each move complete and
 	// synced before the next.
 	for _, m := range p.moves {
+		if err := ctx.Err(); err != nil {
+			return fail(fmt.Sprintf("moving block %d", m.block), err)
+		}
 		if err := f.moveBlock(m); err != nil {
 			return fail(fmt.Sprintf("moving block %d", m.block), err)
 		}
@@ -195,6 +202,14 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 		}
 		f.size = max(f.size, p.appendEnd+FooterSize)
 		f.source = FooterPrimary
+		// Durable before anything lands between the two footers: else a
+		// crash could keep the locator data and lose the footer behind it.
+		if err := f.Sync(); err != nil {
+			return fail("sync", err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail("parent locators", err)
 	}
 	for i, off := range p.offsets {
 		buf := make([]byte, spaces[i])
@@ -247,6 +262,9 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 		if err := f.rewriteFooter(); err != nil {
 			return fail("footer", err)
 		}
+		if err := f.Sync(); err != nil {
+			return fail("sync", err)
+		}
 	}
 	return nil
 }
@@ -266,7 +284,7 @@ type link struct {
 // parentLink checks the parent at parentPath and works out the fields a
 // child at childPath records of it, opening a VHD parent with open (Open
 // for a path the caller gave, a ParentOpener's Open for one it resolved).
-func parentLink(childPath, parentPath string, raw bool, open func(string) (*File, error)) (link, error) {
+func parentLink(ctx context.Context, childPath, parentPath string, raw bool, open func(string) (*File, error)) (link, error) {
 	l := link{field: "parent"}
 	real, err := filepath.EvalSymlinks(parentPath)
 	if err == nil {
@@ -321,6 +339,11 @@ func parentLink(childPath, parentPath string, raw bool, open func(string) (*File
 	if p.Footer.UUID.IsZero() {
 		return l, ErrNullParentUUID
 	}
+	l.field = "parent check"
+	if err := checkParentFile(ctx, p); err != nil {
+		return l, err
+	}
+	l.field = "parent"
 	l.uuid = p.Footer.UUID
 	l.size = p.VirtualSize()
 	if bm, err := p.Batmap(); err == nil && bm.Header.Keyhash.Cookie == 1 {
@@ -476,6 +499,11 @@ func (f *File) moveBlock(m blockMove) error {
 	if err := f.writeFooterAt(end); err != nil {
 		return err
 	}
+	// The new footer is durable before the old one is zeroed or the copy
+	// extends the file: a crash keeps a primary footer at the end.
+	if err := f.Sync(); err != nil {
+		return err
+	}
 	if zeroEnd := min(f.size, to); zeroEnd > eod {
 		if err := f.writeZeros(eod, zeroEnd-eod); err != nil {
 			return err
@@ -514,7 +542,9 @@ func (f *File) releaseOldLocators(old *Header, slots []int) error {
 		if l.Code == PlatformNone {
 			continue
 		}
-		start, end := int64(l.DataOffset), int64(l.DataOffset)+l.Size()
+		// Only the sectors the old data used: a reserved space may claim
+		// gigabytes (data_space), and zeroing it all would cost as much.
+		start, end := int64(l.DataOffset), int64(l.DataOffset)+min(l.Size(), pad512(int64(min(l.DataLength, maxLocatorData))))
 		if end <= start || end > f.size-FooterSize || start < int64(f.Footer.DataOffset)+HeaderSize {
 			continue
 		}

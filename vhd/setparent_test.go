@@ -5,13 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -160,7 +158,12 @@ func readParentFields(t testing.TB, f *vhd.File) parentFields {
 // path: metadata (header, BAT, batmap, every locator) lies below every data
 // block and does not overlap, the footer sits at the end of the data, and
 // both footer copies are equal.
-func assertLayout(t testing.TB, path string) {
+func assertLayout(t testing.TB, path string) { assertLayoutSized(t, path, true) }
+
+// assertLayoutSized is assertLayout; exact says the file must end where
+// its metadata says (false for files made by other tools, which SetParent
+// rewrites in place and leaves their size).
+func assertLayoutSized(t testing.TB, path string, exact bool) {
 	t.Helper()
 	f, err := vhd.Open(path)
 	if err != nil {
@@ -205,7 +208,7 @@ func assertLayout(t testing.TB, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if phys != f.FileSize() {
+	if phys != f.FileSize() && (exact || phys > f.FileSize()) {
 		t.Errorf("physical size %d, file size %d", phys, f.FileSize())
 	}
 	b := fileBytes(t, path)
@@ -471,6 +474,7 @@ func TestSetParentWindowsChild(t *testing.T) {
 	parent := copyFile(t, filepath.Join(dir, "win8.vhd"), filepath.Join(src, "win8.vhd"))
 	child := copyFile(t, filepath.Join(dir, "win8-child.vhd"), filepath.Join(src, "win8-child.vhd"))
 	before := chainData(t, child)
+	sizeBefore := int64(len(fileBytes(t, child)))
 	f, err := vhd.OpenFile(child, os.O_RDWR)
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +497,10 @@ func TestSetParentWindowsChild(t *testing.T) {
 			t.Errorf("locator %s, want ./win8.vhd", l)
 		}
 	}
-	assertLayout(t, child)
+	assertLayoutSized(t, child, false)
+	if st, err := os.Stat(child); err != nil || st.Size() != sizeBefore {
+		t.Errorf("the Windows child changed size: %d bytes, was %d (%v)", st.Size(), sizeBefore, err)
+	}
 	// Re-linked, the Windows child passes vhd-util's check too: its header
 	// name is now the base name its locators hold.
 	assertCheck(t, child)
@@ -595,7 +602,7 @@ func TestSetParentNotByName(t *testing.T) {
 	dir := t.TempDir()
 	base := vhdtest.Dynamic(t, filepath.Join(dir, "base.vhd"), 4*mib, nil)
 	c := vhdtest.Child(t, filepath.Join(dir, "c.vhd"), base, nil)
-	mem := &memStore{b: fileBytes(t, c)}
+	mem := newMemStore(fileBytes(t, c))
 	f, err := vhd.NewWritable(mem, int64(len(mem.b)))
 	if err != nil {
 		t.Fatal(err)
@@ -611,93 +618,14 @@ func TestSetParentNotByName(t *testing.T) {
 	}
 }
 
-// memStore is an in-memory vhd.ReadWriterAt that can fail every write,
-// truncate or sync from the failAt-th on (counting from 1), as a crash
-// would stop them.
-type memStore struct {
-	mu     sync.Mutex
-	b      []byte
-	writes int   // writes, truncates and syncs so far
-	failAt int   // 0: never
-	limit  int64 // > 0: writes ending past it fail, and tooFar is set
-	tooFar bool
-	// failOnly fails just the failAt-th operation, as a transient I/O
-	// error would, instead of every one from then on.
-	failOnly bool
-}
-
-// fails reports whether the operation just counted fails. The caller holds m.mu.
-func (m *memStore) fails() bool {
-	if m.failAt <= 0 {
-		return false
-	}
-	if m.failOnly {
-		return m.writes == m.failAt
-	}
-	return m.writes >= m.failAt
-}
-
-var errInjected = errors.New("injected write failure")
-
-func (m *memStore) ReadAt(p []byte, off int64) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if off >= int64(len(m.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, m.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func (m *memStore) WriteAt(p []byte, off int64) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.writes++
-	if m.fails() {
-		return 0, errInjected
-	}
-	if m.limit > 0 && off+int64(len(p)) > m.limit {
-		m.tooFar = true
-		return 0, errInjected
-	}
-	if end := off + int64(len(p)); end > int64(len(m.b)) {
-		m.b = append(m.b, make([]byte, end-int64(len(m.b)))...)
-	}
-	return copy(m.b[off:], p), nil
-}
-
-func (m *memStore) Truncate(n int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.writes++
-	if m.fails() {
-		return errInjected
-	}
-	if n <= int64(len(m.b)) {
-		m.b = m.b[:n]
-	} else {
-		m.b = append(m.b, make([]byte, n-int64(len(m.b)))...)
-	}
-	return nil
-}
-
-// Sync counts as one of the operations that can fail.
-func (m *memStore) Sync() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.writes++
-	if m.fails() {
-		return errInjected
-	}
-	return nil
-}
-
-// TestSetParentFaultInjection fails the k-th write of SetParent for every k
-// and checks that the child still opens with either its whole old header or
-// its whole new one, a consistent layout, and the same data.
+// TestSetParentFaultInjection fails SetParent at its k-th write, truncate
+// or sync, for every k, and looks at every file a crash could leave behind:
+// only what was synced (the writes before the last successful sync) and
+// that plus any one of the writes made since, or all of them. Each must
+// open with a primary footer, link to the old parent with old locators or
+// to the new parent with new ones (some perhaps not listed), pass Check,
+// and read the same data. A successful SetParent must leave everything it
+// wrote synced: a missing sync anywhere fails this test.
 func TestSetParentFaultInjection(t *testing.T) {
 	size := int64(4 * mib)
 	tests := []struct {
@@ -705,9 +633,11 @@ func TestSetParentFaultInjection(t *testing.T) {
 		writes []vhdtest.Write
 		depth  int // length of the relative path to the new parent
 	}{
-		{"short path, blocks", []vhdtest.Write{vhdtest.Fill(2, 100, 3000), vhdtest.Fill(3, 3*mib, 512)}, 0},
+		{"short path, blocks, in place", []vhdtest.Write{vhdtest.Fill(2, 100, 3000), vhdtest.Fill(3, 3*mib, 512)}, 0},
+		{"short path, no blocks, in place", nil, 0},
 		{"long path, block moves", []vhdtest.Write{vhdtest.Fill(2, 100, 3000), vhdtest.Fill(3, 2*mib, 2*mib-512), vhdtest.Fill(4, 4*mib-9, 9)}, 800},
 		{"long path, no blocks", nil, 800},
+		{"medium path, free space below the blocks", []vhdtest.Write{vhdtest.Fill(2, 100, 3000)}, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -729,7 +659,8 @@ func TestSetParentFaultInjection(t *testing.T) {
 
 			var failed *vhd.File // the File SetParent failed on
 			run := func(failAt int) (*memStore, error) {
-				mem := &memStore{b: bytes.Clone(orig), failAt: failAt}
+				mem := newMemStore(orig)
+				mem.failAt = failAt
 				f, err := vhd.NewWritable(mem, int64(len(mem.b)))
 				if err != nil {
 					t.Fatal(err)
@@ -748,65 +679,82 @@ func TestSetParentFaultInjection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !bytes.Equal(full.durable, full.b) {
+				t.Fatalf("SetParent returned with %d writes not synced", len(full.pending))
+			}
 			oldH, newH := header(orig), header(full.b)
 			if cmp.Equal(oldH, newH) {
 				t.Fatal("SetParent changed nothing")
 			}
+			linkOf := func(h *vhd.Header) (isOld, isNew bool) {
+				same := func(a *vhd.Header) bool {
+					return h.ParentUUID == a.ParentUUID && h.ParentName == a.ParentName && h.ParentTimestamp == a.ParentTimestamp
+				}
+				return same(oldH), same(newH)
+			}
+			images := 0
 			for k := 1; k <= full.writes; k++ {
 				mem, err := run(k)
 				if !errors.Is(err, errInjected) {
 					t.Fatalf("k=%d: SetParent error %v, want the injected one", k, err)
 				}
-				f, err := vhd.New(bytes.NewReader(mem.b), int64(len(mem.b)))
-				if err != nil {
-					t.Fatalf("k=%d: child does not open: %v", k, err)
-				}
-				if f.FooterSource() != vhd.FooterPrimary {
-					t.Errorf("k=%d: opened with the %v footer", k, f.FooterSource())
-				}
-				isOld, isNew := cmp.Equal(f.Header, oldH), cmp.Equal(f.Header, newH)
-				if !isOld && !isNew {
-					t.Fatalf("k=%d: header is neither old nor new:\n%s", k, cmp.Diff(oldH, f.Header))
-				}
-				eoh, err := f.EndOfHeaders()
-				if err != nil {
-					t.Fatal(err)
-				}
-				bat, _ := f.BAT()
-				for i, e := range bat {
-					if e != vhd.Unallocated && int64(e)*512 < eoh {
-						t.Errorf("k=%d: block %d clobbers headers", k, i)
+				for ci, img := range mem.crashImages() {
+					images++
+					where := fmt.Sprintf("k=%d image %d", k, ci)
+					f, err := vhd.New(bytes.NewReader(img), int64(len(img)))
+					if err != nil {
+						t.Fatalf("%s: child does not open: %v", where, err)
 					}
-				}
-				for _, l := range f.ParentLocators() {
-					if l.Err != nil {
-						t.Errorf("k=%d: locator %d: %v", k, l.Slot, l.Err)
+					if f.FooterSource() != vhd.FooterPrimary {
+						t.Errorf("%s: opened with the %v footer", where, f.FooterSource())
 					}
-				}
-				for _, compat := range []bool{false, true} {
-					if _, err := vhd.Check(context.Background(), bytes.NewReader(mem.b), int64(len(mem.b)),
-						&vhd.CheckOptions{Name: child, Compat: compat, Parents: spOpener{}}); err != nil {
-						t.Errorf("k=%d (header new=%v): Check(Compat=%v): %v", k, isNew, compat, err)
+					isOld, isNew := linkOf(f.Header)
+					if !isOld && !isNew {
+						t.Fatalf("%s: header links to neither parent:\n%s", where, cmp.Diff(oldH, f.Header))
 					}
-				}
-				f.AttachParent(parentFile)
-				got := make([]byte, size)
-				if n, err := f.ReadAt(got, 0); n != len(got) {
-					t.Fatalf("k=%d: read %d: %v", k, n, err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("k=%d (header new=%v): data differs: %s", k, isNew, firstDiff(got, want))
+					ref := oldH
+					if isNew {
+						ref = newH
+					}
+					locs := f.ParentLocators()
+					if len(locs) == 0 {
+						t.Errorf("%s: no locator left", where)
+					}
+					for _, l := range locs {
+						if l.Err != nil {
+							t.Errorf("%s: locator %d: %v", where, l.Slot, l.Err)
+						}
+						if l.Entry != ref.Locators[l.Slot] {
+							t.Errorf("%s: locator %d is %+v, want %+v (new=%v)", where, l.Slot, l.Entry, ref.Locators[l.Slot], isNew)
+						}
+					}
+					for _, compat := range []bool{false, true} {
+						if _, err := vhd.Check(context.Background(), bytes.NewReader(img), int64(len(img)),
+							&vhd.CheckOptions{Name: child, Compat: compat, Parents: spOpener{}}); err != nil {
+							t.Errorf("%s (new=%v): Check(Compat=%v): %v", where, isNew, compat, err)
+						}
+					}
+					f.AttachParent(parentFile)
+					got := make([]byte, size)
+					if n, err := f.ReadAt(got, 0); n != len(got) {
+						t.Fatalf("%s: read %d: %v", where, n, err)
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("%s (new=%v): data differs: %s", where, isNew, firstDiff(got, want))
+					}
 				}
 				// The File the error came from still reads the same data.
-				if !cmp.Equal(failed.Header, oldH) && !cmp.Equal(failed.Header, newH) {
-					t.Errorf("k=%d: the File's header is neither old nor new", k)
+				if isOld, isNew := linkOf(failed.Header); !isOld && !isNew {
+					t.Errorf("k=%d: the File's header links to neither parent", k)
 				}
 				failed.AttachParent(parentFile)
+				got := make([]byte, size)
 				if n, err := failed.ReadAt(got, 0); n != len(got) || !bytes.Equal(got, want) {
 					t.Errorf("k=%d: the failed File reads other data (%d bytes, %v)", k, n, err)
 				}
 			}
-			t.Logf("%d writes and syncs, each failed once", full.writes)
+			t.Logf("%d writes and syncs, each failed once; %d crash images; file %d -> %d bytes",
+				full.writes, images, len(orig), len(full.b))
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package vhd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -91,7 +92,7 @@ func Snapshot(childPath, parentPath string, opts *SnapshotOptions) (*File, error
 		// A path decoded from a file is opened by the ParentOpener only.
 		open = opts.Parents.Open
 	}
-	l, err := parentLink(childPath, target, raw, open)
+	l, err := parentLink(context.Background(), childPath, target, raw, open)
 	if err != nil {
 		return nil, fail(l.field, err)
 	}

@@ -65,3 +65,19 @@ func (a *footerAppended) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// checkParentFile runs the full default Check on a VHD that is to become a
+// parent (of SetParent or Snapshot) and refuses one with problems; its own
+// parent rules are not required.
+func checkParentFile(ctx context.Context, p *File) error {
+	c := newChecker(ctx, p.r, p.FileSize(), &CheckOptions{Name: p.name})
+	c.run()
+	if c.fatal != nil {
+		return c.fatal
+	}
+	if !c.soundForWriting() {
+		ce := &CheckError{File: p.name, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
+		return fmt.Errorf("%w: refusing it as a parent", ce)
+	}
+	return nil
+}

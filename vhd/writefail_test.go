@@ -21,7 +21,7 @@ func TestWriteAtRefusedLeavesFile(t *testing.T) {
 	child := vhdtest.Child(t, filepath.Join(dir, "child.vhd"), base, nil)
 	dyn := vhdtest.Dynamic(t, filepath.Join(dir, "dyn.vhd"), 4*mib, nil, vhdtest.Fill(2, 0, 4096))
 	badBAT := copyFile(t, filepath.Join(dir, "bad.vhd"), dyn)
-	vhdtest.SetField(t, badBAT, vhdtest.Field{Struct: "BAT", Name: "entry", Size: 4}, 0, 0x0FFFFFFF)
+	vhdtest.SetField(t, badBAT, vhdtest.FieldNamed("BAT", "entry"), 0, 0x0FFFFFFF)
 	fixed := vhdtest.Fixed(t, filepath.Join(dir, "fixed.vhd"), 64<<10, nil)
 	fixedLie := copyFile(t, filepath.Join(dir, "lie.vhd"), fixed)
 	vhdtest.PatchFooter(t, fixedLie, vhdtest.Primary, true, func(f *vhd.Footer) { f.CurrentSize = 1 << 20 })

@@ -160,3 +160,14 @@ func SetField(tb testing.TB, path string, f Field, index int, v uint64) {
 		tb.Fatalf("vhdtest: %v", err)
 	}
 }
+
+// FieldNamed returns the field of Fields in structure st named name, and
+// panics when there is none: it is for literals in tests.
+func FieldNamed(st, name string) Field {
+	for _, f := range Fields {
+		if f.Struct == st && f.Name == name {
+			return f
+		}
+	}
+	panic("vhdtest: no field " + st + " " + name)
+}
