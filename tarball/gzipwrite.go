@@ -20,7 +20,8 @@ type pieceWriter struct {
 	buf   []byte // the piece being filled
 	jobs  chan *wpiece
 	order chan *wpiece
-	free  chan []byte
+	free  chan []byte    // buffers for pieces of input
+	outs  chan []byte    // buffers for compressed pieces
 	wg    sync.WaitGroup // workers
 	done  chan struct{}  // closed when the writing goroutine ends
 
@@ -36,7 +37,7 @@ type pieceWriter struct {
 // wpiece is one piece on its way through the workers.
 type wpiece struct {
 	in    []byte
-	out   bytes.Buffer
+	out   *bytes.Buffer
 	ready chan struct{}
 	err   error
 }
@@ -50,6 +51,7 @@ func newPieceWriter(w io.Writer, level, size, workers int) (*pieceWriter, error)
 		jobs:  make(chan *wpiece, workers),
 		order: make(chan *wpiece, 2*workers),
 		free:  make(chan []byte, 3*workers+1),
+		outs:  make(chan []byte, 3*workers+1),
 		done:  make(chan struct{}),
 	}
 	for range workers {
@@ -64,6 +66,12 @@ func (p *pieceWriter) work() {
 	defer p.wg.Done()
 	var zw *flate.Writer
 	for wp := range p.jobs {
+		var ob []byte
+		select {
+		case ob = <-p.outs:
+		default:
+		}
+		wp.out = bytes.NewBuffer(ob[:0])
 		wp.out.Grow(len(wp.in)/2 + pieceHeaderLen + 8)
 		indexed := len(wp.in) <= maxPiece
 		if indexed {
@@ -74,9 +82,9 @@ func (p *pieceWriter) work() {
 		}
 		head := wp.out.Len()
 		if zw == nil {
-			zw, _ = flate.NewWriter(&wp.out, p.level)
+			zw, _ = flate.NewWriter(wp.out, p.level)
 		} else {
-			zw.Reset(&wp.out)
+			zw.Reset(wp.out)
 		}
 		_, err := zw.Write(wp.in)
 		if err == nil {
@@ -120,6 +128,10 @@ func (p *pieceWriter) writeOut() {
 		}
 		select {
 		case p.free <- wp.in[:0]:
+		default:
+		}
+		select {
+		case p.outs <- wp.out.Bytes()[:0]:
 		default:
 		}
 	}
