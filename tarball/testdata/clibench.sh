@@ -8,7 +8,7 @@
 #
 #   sh tarball/testdata/clibench.sh [ROUNDS] [IMAGE_MIB]
 #
-# The image is the shared benchmark file (/work/shared/bench-data.sh: 180 MiB
+# The image is the shared benchmark file (testdata/bench-data.sh: 180 MiB
 # of system files, 76 MiB of zeros) repeated to IMAGE_MIB (default 256, must
 # be a multiple of 256); IMAGE_MIB=1024 makes the 1 GiB image. With SPARSE_MIB
 # set, the image gets that many MiB of hole appended (an 8 GiB image is
@@ -19,7 +19,7 @@ ROUNDS=${1:-5}
 MIB=${2:-256}
 SPARSE=${SPARSE_MIB:-0}
 cd "$(dirname "$0")/../.."
-D=$(sh /work/shared/bench-data.sh)
+D=$(sh testdata/bench-data.sh)
 W=${VHDKIT_CLIBENCH_DIR:-/tmp/vhdkit-clibench}
 SRC=$W/src-$MIB-$SPARSE
 mkdir -p "$SRC"
