@@ -127,27 +127,39 @@ func TestUnpackBombs(t *testing.T) {
 // TestUnpackCancel checks that cancelling ctx stops Unpack of an endless
 // stream and removes the partial file.
 func TestUnpackCancel(t *testing.T) {
-	dst := t.TempDir()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "./0.vhd", Size: 1 << 40, Format: tar.FormatGNU}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_, err := Unpack(ctx, newEndless(gz(t, buf.Bytes()), gz(t, pseudoRandom(1<<20, 3)), 1<<20), dst, &UnpackOptions{
-		Progress: func(p Progress) {
-			if p.Logical >= 16<<20 {
-				cancel()
+	data := pseudoRandom(1<<20, 3)
+	indexed := func(b []byte) []byte { return assemble([]piece{honest(b, goDeflate(1)(b))}, false, 0, 0) }
+	for _, tc := range []struct {
+		name       string
+		head, tail []byte
+	}{
+		{"plain members, decoded serially", gz(t, buf.Bytes()), gz(t, data)},
+		{"indexed pieces, decoded in parallel", indexed(buf.Bytes()), indexed(data)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, err := Unpack(ctx, newEndless(tc.head, tc.tail, 1<<20), dst, &UnpackOptions{
+				Progress: func(p Progress) {
+					if p.Logical >= 16<<20 {
+						cancel()
+					}
+				},
+			})
+			var ee *EntryError
+			if !errors.Is(err, context.Canceled) || !errors.As(err, &ee) || ee.Name != "./0.vhd" || ee.Offset < 16<<20 {
+				t.Fatalf("error %v, want cancellation naming ./0.vhd past 16 MiB", err)
 			}
-		},
-	})
-	var ee *EntryError
-	if !errors.Is(err, context.Canceled) || !errors.As(err, &ee) || ee.Name != "./0.vhd" || ee.Offset < 16<<20 {
-		t.Fatalf("error %v, want cancellation naming ./0.vhd past 16 MiB", err)
-	}
-	if got := readFiles(t, dst); len(got) != 0 {
-		t.Errorf("cancelled unpack left %v", got)
+			if got := readFiles(t, dst); len(got) != 0 {
+				t.Errorf("cancelled unpack left %v", got)
+			}
+		})
 	}
 }
 
