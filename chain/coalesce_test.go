@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -327,5 +328,77 @@ func TestCoalesceRefuses(t *testing.T) {
 	}
 	if _, err := Coalesce(context.Background(), c, &CoalesceOptions{Mode: Compat, Into: big}); !errors.Is(err, ErrNotAncestor) {
 		t.Errorf("Into a non-ancestor: err = %v, want ErrNotAncestor", err)
+	}
+}
+
+func TestCoalesceProgressCancelLock(t *testing.T) {
+	build := func(t *testing.T) (dir, p, c string) {
+		dir = t.TempDir()
+		p = vhdtest.Dynamic(t, filepath.Join(dir, "p.vhd"), 16*miB, nil, vhdtest.Fill(1, 0, 4*miB))
+		c = vhdtest.Child(t, filepath.Join(dir, "c.vhd"), p, nil, vhdtest.Fill(2, miB, 10*miB), vhdtest.Fill(3, 13*miB+512, 4096))
+		return dir, p, c
+	}
+	// The uninterrupted result, and its progress reports.
+	_, p, c := build(t)
+	var reports []Progress
+	opts := &CoalesceOptions{Mode: Compat, Progress: func(pr Progress) { reports = append(reports, pr) }}
+	res, err := coalesce(context.Background(), c, opts, coalesceHooks{batch: 2 * miB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readRaw(t, p)
+	if len(reports) < 3 {
+		t.Fatalf("%d progress reports", len(reports))
+	}
+	for i, pr := range reports {
+		if pr.Phase != PhaseCoalesce || pr.Name != p || pr.Total != res.Logical || (i > 0 && pr.Done < reports[i-1].Done) {
+			t.Fatalf("report %d: %+v (total %d)", i, pr, res.Logical)
+		}
+	}
+	if last := reports[len(reports)-1]; last.Done != last.Total {
+		t.Errorf("last report %+v", last)
+	}
+
+	// Cancelled after each report in turn: a valid parent, and a rerun
+	// finishes with the same bytes.
+	for stop := 1; stop < len(reports); stop++ {
+		_, p, c := build(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		opts := &CoalesceOptions{Mode: Compat, Progress: func(Progress) {
+			if n++; n == stop {
+				cancel()
+			}
+		}}
+		if _, err := coalesce(ctx, c, opts, coalesceHooks{batch: 2 * miB}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled after report %d: err = %v", stop, err)
+		}
+		cancel()
+		if _, err := vhd.CheckFile(context.Background(), p, &vhd.CheckOptions{Parents: CompatResolver()}); err != nil {
+			t.Fatalf("cancelled after report %d: %v", stop, err)
+		}
+		if _, err := coalesce(context.Background(), c, &CoalesceOptions{Mode: Compat}, coalesceHooks{batch: 2 * miB}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(readRaw(t, p), want) {
+			t.Fatalf("cancelled after report %d: the rerun gives other bytes", stop)
+		}
+	}
+
+	// A second coalesce of a locked parent is refused.
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		return
+	}
+	_, p, c = build(t)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := lockFile(f, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Coalesce(context.Background(), c, &CoalesceOptions{Mode: Compat}); !errors.Is(err, ErrLocked) {
+		t.Errorf("locked parent: err = %v, want ErrLocked", err)
 	}
 }
