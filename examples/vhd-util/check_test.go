@@ -163,13 +163,13 @@ func TestCheck(t *testing.T) {
 		{name: "fixed prints nothing", setup: fixed("a.vhd", 4*mib), args: []string{"-n", "a.vhd"}},
 		{name: "child", setup: func(t *testing.T, dir string) { childDisk(t, dir) }, args: []string{"-n", "c.vhd"}, want: "c.vhd is valid\n"},
 		{name: "hidden 1 is valid", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { f.Hidden = 1 }), args: []string{"-n", "a.vhd"}, want: valid},
-		{name: "11.1: first reserved byte ignored", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { f.Reserved[0] = 1 }), args: []string{"-n", "a.vhd"}, want: valid},
+		{name: "zero test skips byte 0: first reserved byte ignored", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { f.Reserved[0] = 1 }), args: []string{"-n", "a.vhd"}, want: valid},
 
 		// Before the footer.
 		{name: "missing", args: []string{"-n", "none.vhd"}, want: "cannot stat none.vhd: 2\n", code: 2},
 		{name: "directory", setup: mkdir("d"), args: []string{"-n", "d"}, want: "d is not a regular file or block device\n", code: 22},
 
-		// Primary footer, in the order of section 4 step 1.
+		// Primary footer, in the order of the rules (vhd/FORMAT.md, section 15.2).
 		{name: "junk", setup: writeFile("a.vhd", vhdtest.Pattern(3, 4096)), args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid cookie", code: 22},
 		{name: "cookie", setup: footer(vhdtest.Primary, true, func(f *vhd.Footer) { copy(f.Cookie[:], "conectiy") }), args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid cookie", code: 22},
 		{name: "poisoned", setup: footer(vhdtest.Both, true, func(f *vhd.Footer) { copy(f.Cookie[:], vhd.DisabledCookie) }), args: []string{"-n", "a.vhd"}, msg: "primary footer invalid: invalid cookie", code: 22},
@@ -240,11 +240,11 @@ func TestCheck(t *testing.T) {
 			f.Close()
 		}, args: []string{"-i", "-n", "a.vhd"}, msg: "invalid file size: 0x201264", code: 22},
 		{name: "bitmap clear", setup: func(t *testing.T, dir string) {
-			// The data's first byte is zero: vhd-util's zero test skips it (11.1).
+			// The data's first byte is zero: vhd-util's zero test skips it.
 			p := vhdtest.Dynamic(t, filepath.Join(dir, "a.vhd"), 10*mib, nil, vhdtest.Write{Offset: 1024, Data: []byte{0, 1}})
 			vhdtest.Patch(t, p, 3584, 0)
 		}, args: []string{"-b", "-n", "a.vhd"}, msg: "sector 0x2 of block 0x0 has data where bitmap is clear", code: 22},
-		{name: "11.1: -b skips a sector whose first byte is set", setup: func(t *testing.T, dir string) {
+		{name: "zero test skips byte 0: -b skips a sector whose first byte is set", setup: func(t *testing.T, dir string) {
 			p := vhdtest.Dynamic(t, filepath.Join(dir, "a.vhd"), 10*mib, nil, vhdtest.Write{Offset: 1024, Data: []byte{1, 1}})
 			vhdtest.Patch(t, p, 3584, 0)
 		}, args: []string{"-b", "-n", "a.vhd"}, want: valid},
@@ -254,7 +254,7 @@ func TestCheck(t *testing.T) {
 		{name: "batmap size zero (vhd-util aborts)", setup: batmapHeader(16, u32(0)...), args: []string{"-n", "a.vhd"}, msg: libMsg, code: 22},
 		{name: "batmap offset", setup: batmapHeader(8, 0, 0, 0, 0, 0, 0, 0x0a, 0x01), args: []string{"-n", "a.vhd"}, msg: "batmap is invalid: invalid batmap offset", code: 22},
 		{name: "batmap past the end", setup: batmapHeader(8, 0, 0, 0, 0, 0, 0x20, 0x10, 0x00), args: []string{"-n", "a.vhd"}, msg: "error calculating end of metadata: -22", code: 22},
-		{name: "11.11: short footer", setup: func(t *testing.T, dir string) {
+		{name: "short footer compared with the wrong end", setup: func(t *testing.T, dir string) {
 			if err := os.Truncate(vhdtest.Dynamic(t, filepath.Join(dir, "a.vhd"), 10*mib, nil), 3583); err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,6 @@
 // Command vhd-util is a drop-in replacement, in pure Go, for blktap's
-// vhd-util for the commands XenServer's storage manager and the Python
-// seed run on their hot paths:
+// vhd-util for the commands XenServer's storage manager and nova's
+// XenServer plugin run on their hot paths:
 //
 //	vhd-util query    -n NAME [-v] [-s] [-p] [-f] [-m] [-d] [-a] [-S] [-u]
 //	vhd-util check    -n NAME [-i] [-I] [-t] [-p] [-b] [-B]

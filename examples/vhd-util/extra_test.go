@@ -12,7 +12,7 @@ import (
 	"github.com/vhdkit/vhdkit/vhd/vhdtest"
 )
 
-// TestCheckOpenFailed covers section 4 step 4: a header that passes the
+// TestCheckOpenFailed: a header that passes the
 // header rules but fails libvhd's full open (a block size above 2 MiB, an
 // unknown locator code) has no message of its own; the dump line comes
 // first, then the failed open.
@@ -64,9 +64,10 @@ func TestQueryPoisoned(t *testing.T) {
 	})
 }
 
-// TestForeignVHD runs query and check on the real VHDs of
-// ../shared/foreign-vhd: vhd-util calls all of them valid but the Windows
-// child, whose header names its parent by a full Windows path.
+// TestForeignVHD runs query and check on real VHDs made by qemu,
+// VirtualBox, xapi and Windows, found in a shared-data directory beside the
+// checkout (skipped without it): vhd-util calls all of them valid but the
+// Windows child, whose header names its parent by a full Windows path.
 func TestForeignVHD(t *testing.T) {
 	src := filepath.Join("..", "..", "..", "shared", "foreign-vhd")
 	if abs, err := filepath.Abs(src); err == nil {

@@ -268,7 +268,7 @@ func TestQuery(t *testing.T) {
 			cli("snapshot", "-n", "c.vhd", "-p", "raw.img", "-m")(t, dir)
 		}, args: []string{"query", "-n", "c.vhd", "-vpd"}, want: result{Stdout: lines("2", "$D/raw.img", "chain depth: 2")}},
 
-		// blktap assumes 2 MiB blocks when it reads the BAT (spec 11.2).
+		// blktap assumes 2 MiB blocks when it reads the BAT (vhd/FORMAT.md, section 6).
 		{name: "512 KiB blocks", setup: func(t *testing.T, dir string) {
 			vhdtest.Dynamic(t, filepath.Join(dir, "s.vhd"), 3*mib/2, &vhdtest.Options{BlockSize: 512 << 10, Creator: vhd.Creator{'q', 'e', 'm', 'u'}},
 				vhdtest.Fill(1, 0, 3*mib/2))

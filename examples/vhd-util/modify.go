@@ -60,6 +60,7 @@ func runModify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		e := errno(err)
 		fmt.Fprintf(stdout, "failed to set parent to '%s': -%d\n", parent, e)
+		refused(stderr, name, err)
 		return e
 	}
 	return 0

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,13 +37,18 @@ func runSet(args []string, stdout, stderr io.Writer) int {
 		setUsage(stdout)
 		return errEINVAL
 	}
-	if field != "hidden" && field != "marker" {
+	switch {
+	case len(field) >= 25:
+		fmt.Fprintln(stdout, "invalid field")
+		setUsage(stdout)
+		return errEINVAL
+	case field != "hidden" && field != "marker":
 		fmt.Fprintf(stdout, "invalid field %s\n", field)
 		setUsage(stdout)
 		return errEINVAL
-	}
-	if value < 0 || value > 255 {
+	case value < 0 || value > 255:
 		fmt.Fprintf(stdout, "invalid value %d\n", value)
+		setUsage(stdout)
 		return errEINVAL
 	}
 	f, code := openWritable(name, stdout)
@@ -58,7 +64,9 @@ func runSet(args []string, stdout, stderr io.Writer) int {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	// vhd-util says nothing when the change fails.
+	// vhd-util says nothing when the change fails; a refusal to change a
+	// file that fails check says why, on stderr.
+	refused(stderr, name, err)
 	return errno(err)
 }
 
@@ -77,4 +85,14 @@ func openWritable(name string, stdout io.Writer) (*vhd.File, int) {
 		return nil, e
 	}
 	return f, 0
+}
+
+// refused explains on stderr a refusal to change a file that fails check:
+// vhd-util would have changed it, and vhd-util's own output has no line
+// for it.
+func refused(stderr io.Writer, name string, err error) {
+	var ce *vhd.CheckError
+	if errors.As(err, &ce) && len(ce.Problems) > 0 {
+		fmt.Fprintf(stderr, "%s: not changed: it fails check: %s\n", name, ce.Problems[0].Msg)
+	}
 }

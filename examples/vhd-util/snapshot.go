@@ -82,6 +82,14 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "snapshot depth exceeded: current depth: %d, limit: %d\n", de.Depth, lim)
 		return errENOSPC
 	case err != nil:
+		if !raw {
+			// A parent that does not open fails as libvhd's open fails.
+			if pf, perr := vhd.Open(parent); perr != nil {
+				return openErrno(parent, perr)
+			} else {
+				pf.Close()
+			}
+		}
 		if _, perr := os.Stat(parent); perr == nil {
 			if _, derr := os.Stat(filepath.Dir(name)); derr != nil {
 				// vhd-util finds this when it opens the child, and says so.
