@@ -52,7 +52,8 @@ func (c *compatFile) pread(b []byte, off uint64) error {
 	if c.err != nil {
 		return c.err
 	}
-	if off >= maxSeek {
+	if off >= maxSeek || off%vhd.SectorSize != 0 {
+		// Past what a seek reaches, or unaligned for libvhd's O_DIRECT.
 		return syscall.EINVAL
 	}
 	o := int64(off)
@@ -200,24 +201,25 @@ func locatorSize(space uint32) uint64 {
 	return 0
 }
 
-// endOfHeaders is libvhd's vhd_end_of_headers.
-func (c *compatFile) endOfHeaders() (uint64, error) {
+// endOfHeaders is libvhd's vhd_end_of_headers, in its signed 64-bit
+// arithmetic: an end that overflows to a negative offset counts for nothing.
+func (c *compatFile) endOfHeaders() (int64, error) {
 	if !c.dynamic() {
 		return 0, nil
 	}
 	h := c.f.Header
-	eom := max(c.f.Footer.DataOffset+1024, h.TableOffset+padSectors(uint64(h.MaxTableEntries)*4))
+	eom := max(int64(c.f.Footer.DataOffset+1024), int64(h.TableOffset+padSectors(uint64(h.MaxTableEntries)*4)))
 	if c.hasBatmap() {
 		hdr, err := c.checkBatmap()
 		if err != nil {
 			return 0, err
 		}
-		eom = max(eom, c.batmapHeaderOffset()+vhd.SectorSize,
-			binary.BigEndian.Uint64(hdr[8:])+uint64(binary.BigEndian.Uint32(hdr[16:]))*vhd.SectorSize)
+		eom = max(eom, int64(c.batmapHeaderOffset()+vhd.SectorSize),
+			int64(binary.BigEndian.Uint64(hdr[8:])+uint64(binary.BigEndian.Uint32(hdr[16:]))*vhd.SectorSize))
 	}
 	for _, l := range h.Locators {
 		if l.Code != vhd.PlatformNone {
-			eom = max(eom, l.DataOffset+locatorSize(l.DataSpace))
+			eom = max(eom, int64(l.DataOffset+locatorSize(l.DataSpace)))
 		}
 	}
 	return eom, nil
@@ -264,11 +266,12 @@ func (c *compatFile) physicalSize() (uint64, error) {
 	bmSecs := max(1, (spb>>3+vhd.SectorSize-1)/vhd.SectorSize)
 	end >>= 9
 	for _, e := range bat {
-		if e != vhd.Unallocated {
-			end = max(end, uint64(e)+spb+bmSecs)
+		// libvhd compares a block's unsigned end with the signed end.
+		if e != vhd.Unallocated && uint64(e)+spb+bmSecs > uint64(end) {
+			end = int64(uint64(e) + spb + bmSecs)
 		}
 	}
-	return end*vhd.SectorSize + vhd.FooterSize, nil
+	return uint64(end<<9 + vhd.FooterSize), nil
 }
 
 // allocated is query -a: the entries of bat that are not unused.

@@ -63,41 +63,61 @@ func errno(err error) int {
 	return errEINVAL
 }
 
-// openErrno is errno for the failure to open the VHD name. A structure
-// that lies past the end of the file gets the errno libvhd's read gives
-// there: EPIPE for a read starting at or past the end (an empty file),
-// EIO for one crossing it (a file shorter than a footer), EINVAL for an
-// offset no seek reaches (see compatFile.pread).
+// openErrno is errno for the failure to open the VHD name. A file that
+// is not a VHD, or whose header lies past its end, gets the errno libvhd's
+// open gives: its footer reads try EOF-512, EOF-511 (a short footer) and
+// offset 0; a read that starts at or past the end is EPIPE, one that
+// crosses it EIO, one at an offset no seek reaches EINVAL (see
+// compatFile.pread); a header read that fails after a good footer gives
+// that read's errno; anything else EINVAL.
 func openErrno(name string, err error) int {
 	var en syscall.Errno
-	if errors.As(err, &en) || !errors.Is(err, vhd.ErrTruncated) {
+	var pe *fs.PathError
+	if errors.As(err, &en) || errors.As(err, &pe) || !errors.Is(err, vhd.ErrFormat) && !errors.Is(err, vhd.ErrTruncated) {
 		return errno(err)
 	}
-	st, serr := os.Stat(name)
-	if serr != nil {
-		return errno(err)
-	}
-	size := st.Size()
-	if size < vhd.FooterSize {
-		if size == 0 {
-			return errEPIPE
-		}
-		return errEIO
-	}
-	// The footer was read; the header is what lies past the end.
 	f, oerr := os.Open(name)
 	if oerr != nil {
 		return errno(err)
 	}
 	defer f.Close()
-	var ft vhd.Footer
-	b := make([]byte, vhd.FooterSize)
-	for _, off := range []int64{size - vhd.FooterSize, 0} {
-		if _, rerr := f.ReadAt(b, off); rerr == nil && ft.UnmarshalBinary(b) == nil &&
-			(string(ft.Cookie[:]) == vhd.FooterCookie || string(ft.Cookie[:]) == vhd.DisabledCookie) && ft.ChecksumValid() {
-			c := &compatFile{osf: f, size: size}
-			return errno(c.pread(make([]byte, 1024), ft.DataOffset))
-		}
+	st, serr := f.Stat()
+	if serr != nil {
+		return errno(err)
 	}
-	return errEPIPE
+	size := st.Size()
+	c := &compatFile{osf: f, size: size}
+	type try struct{ off, n int64 }
+	var tries []try
+	if size >= vhd.FooterSize {
+		tries = append(tries, try{size - vhd.FooterSize, vhd.FooterSize})
+	}
+	if size%vhd.SectorSize == vhd.SectorSize-1 {
+		tries = append(tries, try{size - (vhd.SectorSize - 1), vhd.SectorSize - 1})
+	}
+	tries = append(tries, try{0, vhd.FooterSize})
+	last := errEINVAL
+	for _, t := range tries {
+		b := make([]byte, vhd.FooterSize)
+		n, _ := f.ReadAt(b[:t.n], t.off)
+		if int64(n) < t.n {
+			last = errno(c.pread(b[:t.n], uint64(t.off)))
+			continue
+		}
+		var ft vhd.Footer
+		if ft.UnmarshalBinary(b) != nil || (string(ft.Cookie[:]) != vhd.FooterCookie && string(ft.Cookie[:]) != vhd.DisabledCookie) || !ft.ChecksumValid() {
+			last = errEINVAL
+			continue
+		}
+		if ft.DiskType == vhd.DiskDynamic || ft.DiskType == vhd.DiskDifferencing {
+			if e := c.pread(make([]byte, 1024), ft.DataOffset); e != nil {
+				return errno(e)
+			}
+		}
+		return errno(err)
+	}
+	if size == 0 {
+		return errEPIPE
+	}
+	return last
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/vhdkit/vhdkit/vhd"
 )
@@ -118,7 +119,9 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	}
 	if depth {
 		if d, err := chainDepth(name); err != nil {
-			fmt.Fprintf(stdout, "error checking chain depth: -%d\n", fail(err))
+			e := depthErrno(err)
+			fail(syscall.Errno(e))
+			fmt.Fprintf(stdout, "error checking chain depth: -%d\n", e)
 		} else {
 			fmt.Fprintf(stdout, "chain depth: %d\n", d)
 		}
@@ -135,7 +138,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		if f.Header != nil {
 			entries = f.Header.MaxTableEntries
 		}
-		fmt.Fprintf(stdout, "%d\n", uint64(entries)*2)
+		fmt.Fprintf(stdout, "%d\n", entries<<1) // 32 bits, as vhd-util computes it
 	}
 	return status
 }

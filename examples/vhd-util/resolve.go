@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vhdkit/vhdkit/chain"
@@ -45,9 +46,28 @@ func chainDepth(name string) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
+	for _, l := range c.Links[1:] {
+		if l.File.Footer.Disabled() {
+			// vhd-util opens parents without IGNORE_DISABLED.
+			return 0, fmt.Errorf("%s: %w", l.Path, vhd.ErrDisabled)
+		}
+	}
 	depth := len(c.Links)
 	if b := c.Base(); b.HasParent() && b.ParentUUID().IsZero() {
 		depth++
 	}
 	return depth, nil
+}
+
+// depthErrno is the exit status of a failed chain walk: the failing link's
+// open errno, as libvhd reports it.
+func depthErrno(err error) int {
+	var we *chain.WalkError
+	if errors.As(err, &we) {
+		if we.Parent != "" {
+			return openErrno(we.Parent, err)
+		}
+		return openErrno(we.Path, err)
+	}
+	return errno(err)
 }

@@ -67,6 +67,9 @@ func runSet(args []string, stdout, stderr io.Writer) int {
 	// vhd-util says nothing when the change fails; a refusal to change a
 	// file that fails check says why, on stderr.
 	refused(stderr, name, err)
+	if field == "marker" && errors.Is(err, vhd.ErrFormat) {
+		fmt.Fprintf(stderr, "%s: not changed: it fails check: %v\n", name, err)
+	}
 	return errno(err)
 }
 
