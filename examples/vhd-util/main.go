@@ -26,6 +26,8 @@ func lookup(name string) (command, bool) {
 		return runScan, true
 	case "repair":
 		return runRepair, true
+	case "read":
+		return runRead, true
 	case "query":
 		return runQuery, true
 	case "set":
@@ -45,7 +47,7 @@ func lookup(name string) (command, bool) {
 // "invalid COMMAND" exit 0, which a caller would take for success.
 func unsupported(name string) bool {
 	switch name {
-	case "read", "resize", "fill", "revert", "key", "copy":
+	case "resize", "fill", "revert", "key", "copy":
 		return true
 	}
 	return false

@@ -140,6 +140,7 @@ func runReference(t *testing.T, ref, dir string, args []string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ref, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TZ=UTC")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
