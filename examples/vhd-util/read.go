@@ -145,7 +145,9 @@ func runRead(args []string, stdout, stderr io.Writer) int {
 		{batmap, r.printBatmap},
 		{tbatmap != unset, func() int { return r.testBatmap(tbatmap, count) }},
 		{data != unset, func() int { return r.printData(data, count) }},
-		{rd != unset, func() int { return r.readData(rd*vhd.SectorSize, count*vhd.SectorSize, rd+uint64(count) > f.Footer.CurrentSize/vhd.SectorSize) }},
+		{rd != unset, func() int {
+			return r.readData(rd*vhd.SectorSize, count*vhd.SectorSize, rd+uint64(count) > f.Footer.CurrentSize/vhd.SectorSize)
+		}},
 		{bread != unset, func() int { return r.readData(bread, count, bread+uint64(count) > f.Footer.CurrentSize) }},
 	}
 	for _, s := range steps {
