@@ -41,6 +41,37 @@ func coalesceChain(parent string) func(*testing.T, string) {
 	}
 }
 
+// rawParentChain builds raw.img (8 MiB, data in its first 3 MiB) and
+// c.vhd, a differencing child of it holding 4096+14 sectors.
+func rawParentChain(t *testing.T, dir string) {
+	raw := filepath.Join(dir, "raw.img")
+	img := make([]byte, 8*mib)
+	copy(img, vhdtest.Pattern(1, 3*mib))
+	if err := os.WriteFile(raw, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := filepath.Join(dir, "c.vhd")
+	f, err := vhd.Create(c, &vhd.CreateOptions{Type: vhd.DiskDifferencing, Size: 8 * mib, Time: vhdtest.Epoch,
+		Parent: &vhd.ParentInfo{Name: "raw.img", Path: "./raw.img", ModTime: vhdtest.Epoch, Size: 8 * mib}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f.AttachParent(r)
+	for _, w := range []vhdtest.Write{vhdtest.Fill(2, 2*mib, 2*mib), vhdtest.Fill(3, 6*mib+100, 7000)} {
+		if _, err := f.WriteAt(w.Data, w.Offset); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 const coalescedSectors = "Coalesced 8216 sectors"
 
 // progressLines is vhd-util coalesce -p's output for a child of n BAT entries.
@@ -68,6 +99,8 @@ func TestCoalesceGolden(t *testing.T) {
 			want: result{Stdout: "opening for sparse writes\n" + coalescedSectors}}, verify: true},
 		{cliCase: cliCase{name: "sparse progress combined", setup: coalesceChain("dynamic"), args: []string{"coalesce", "-spn", "c.vhd"},
 			want: result{Stdout: "opening for sparse writes\n" + ten + coalescedSectors}}, verify: true},
+		{cliCase: cliCase{name: "raw parent", setup: rawParentChain, args: []string{"coalesce", "-n", "c.vhd", "-s"},
+			want: result{Stdout: "Coalesced 4110 sectors"}}, verify: true, raw: true},
 		{cliCase: cliCase{name: "empty child", setup: func(t *testing.T, dir string) {
 			p := vhdtest.Dynamic(t, filepath.Join(dir, "p.vhd"), 20*mib, nil)
 			vhdtest.Child(t, filepath.Join(dir, "c.vhd"), p, nil)
@@ -123,6 +156,7 @@ func TestCoalesceGolden(t *testing.T) {
 type coalesceGolden struct {
 	cliCase
 	verify bool
+	raw    bool // the parent is raw.img, a raw image
 }
 
 // run sets the case up in a fresh directory, runs it with exec, checks the
@@ -140,6 +174,16 @@ func (tc *coalesceGolden) run(t *testing.T, exec func([]string) result) (result,
 	got := exec(tc.args)
 	if !tc.verify {
 		return got, nil
+	}
+	if tc.raw {
+		after, err := os.ReadFile(filepath.Join(dir, "raw.img"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(after, want) {
+			t.Errorf("the raw parent does not read as the child did (first difference at %d)", firstDifference(after, want))
+		}
+		return got, after
 	}
 	p := filepath.Join(dir, "p.vhd")
 	after := readThrough(t, p)
