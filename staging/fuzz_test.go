@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -245,10 +246,19 @@ func FuzzImport(f *testing.F) {
 		sr := t.TempDir()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		start := time.Now()
 		res, err := Import(ctx, bytes.NewReader(data), sr, &ImportOptions{NoSync: true})
 		if d := time.Since(start); d > 2*time.Second {
 			t.Fatalf("Import took %v (err %v)", d, err)
+		}
+		// What this input made Import allocate bounds what it needs
+		// resident. (The worker's VmHWM is no measure: the fuzzing engine
+		// itself holds ~100 MiB in a worker.)
+		runtime.ReadMemStats(&after)
+		if a := after.TotalAlloc - before.TotalAlloc; a > 64*mib {
+			t.Fatalf("Import allocated %d MiB for this input (err %v)", a/mib, err)
 		}
 		if len(prog) == 0 && err != nil {
 			t.Fatalf("the unmutated image is refused: %v", err)
