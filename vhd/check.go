@@ -119,8 +119,6 @@ type CheckOptions struct {
 	//     adjusts it as for the blocks.
 	//   - 11.2: only the first curr_size>>21 BAT entries are checked (2 MiB
 	//     assumed); the default checks every block of the virtual size.
-	//   - the parent name must be ASCII in all 512 bytes, past its NUL too;
-	//     the default reads it up to the first NUL character.
 	// The de-facto format (batmap checksum length from curr_size>>24,
 	// relative W2ku, data_space in bytes, the hidden-checksum quirk) is
 	// honoured in both modes.

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
-	"strings"
 )
 
 // eofForMetadata is the end of file that metadata ends are compared with:
@@ -133,44 +132,9 @@ func (c *checker) checkDiffHeader() {
 	}
 }
 
-// parentName decodes the header's parent name as blktap does: UTF-16BE to
-// ASCII, '\' turned into '/', a leading "C:" or "c:" dropped. In Compat mode
-// all 512 bytes must be ASCII, as iconv converts them all; by default
-// decoding stops at the first NUL character.
+// parentName decodes the header's parent name as blktap does (in both
+// modes, by the one UTF-16 rule of decodeUTF16ASCII): UTF-16BE ASCII in all
+// 512 bytes, '\' turned into '/', a leading "C:" or "c:" dropped.
 func (c *checker) parentName() (string, bool) {
-	s, ok := decodeW2U(c.hdr.ParentName[:], binary.BigEndian, c.compat)
-	return s, ok
-}
-
-// decodeW2U decodes UTF-16 ASCII text as blktap's iconv-based decoder does:
-// an odd length fails, every code unit must be ASCII (past the first NUL
-// too when all is set), the text ends at the first NUL, '\' becomes '/' and
-// a leading "C:" or "c:" is dropped.
-func decodeW2U(b []byte, order binary.ByteOrder, all bool) (string, bool) {
-	if len(b)%2 != 0 {
-		return "", false
-	}
-	var sb strings.Builder
-	ended := false
-	for i := 0; i+1 < len(b); i += 2 {
-		u := order.Uint16(b[i:])
-		if u == 0 {
-			if !all {
-				break
-			}
-			ended = true
-			continue
-		}
-		if u >= 0x80 {
-			return "", false
-		}
-		if !ended {
-			sb.WriteByte(byte(u))
-		}
-	}
-	s := strings.ReplaceAll(sb.String(), `\`, "/")
-	if strings.HasPrefix(s, "C:") || strings.HasPrefix(s, "c:") {
-		s = s[2:]
-	}
-	return s, true
+	return decodeW2U(c.hdr.ParentName[:], binary.BigEndian)
 }

@@ -75,8 +75,8 @@ func (c *checker) readLocator(l *ParentLocator) (string, int) {
 		}
 		return s[len(scheme):], 0
 	case PlatformW2ku, PlatformW2ru:
-		s, ok := decodeW2U(data, binary.LittleEndian, true)
-		if !ok {
+		s, err := DecodeLocator(l.Code, data)
+		if err != nil {
 			return "", errEINVAL
 		}
 		return s, 0
@@ -97,21 +97,11 @@ func (c *checker) windowsName() bool {
 	return len(raw) >= 2 && raw[1] == ':' && (raw[0]|0x20) >= 'a' && (raw[0]|0x20) <= 'z'
 }
 
-// decodeW2URaw decodes UTF-16BE ASCII up to the first NUL without
-// converting anything.
+// decodeW2URaw decodes the header's parent name without converting
+// anything.
 func decodeW2URaw(b []byte) (string, bool) {
-	var sb strings.Builder
-	for i := 0; i+1 < len(b); i += 2 {
-		u := binary.BigEndian.Uint16(b[i:])
-		if u == 0 {
-			break
-		}
-		if u >= 0x80 {
-			return "", false
-		}
-		sb.WriteByte(byte(u))
-	}
-	return sb.String(), true
+	s, err := decodeUTF16ASCII(b, binary.BigEndian)
+	return s, err == nil
 }
 
 // checkLocators runs step 8 for a differencing disk.

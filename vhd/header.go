@@ -116,9 +116,11 @@ func (h *Header) UpdateChecksum() { h.Checksum = h.ComputeChecksum() }
 // ParentModTime returns the parent timestamp as a time.
 func (h *Header) ParentModTime() time.Time { return TimeFromVHD(h.ParentTimestamp) }
 
-// ParentUnicodeName decodes ParentName (UTF-16BE, up to the first NUL
-// character). Like blktap it accepts only ASCII; anything else is an error
-// wrapping [ErrLocator].
+// ParentUnicodeName decodes ParentName, UTF-16BE, by the one rule for
+// UTF-16 text in a VHD, blktap's (see [DecodeLocator]): every code unit of
+// the 512 bytes must be ASCII, past the first NUL character too, and the
+// name is what precedes that NUL. Anything else is an error wrapping
+// [ErrLocator].
 func (h *Header) ParentUnicodeName() (string, error) {
 	return decodeUTF16ASCII(h.ParentName[:], binary.BigEndian)
 }

@@ -120,12 +120,13 @@ func DecodeLocator(code PlatformCode, data []byte) (string, error) {
 		}
 		return s[len(scheme):], nil
 	case PlatformW2ku, PlatformW2ru:
-		if len(data)%2 != 0 {
-			return "", fmt.Errorf("vhd: %v locator of %d bytes is not UTF-16 (odd length): %w", code, len(data), ErrLocator)
+		s, err := decodeUTF16ASCII(data, binary.LittleEndian)
+		if err != nil {
+			return "", fmt.Errorf("vhd: %v locator: %w", code, err)
 		}
-		s, ok := decodeW2U(data, binary.LittleEndian, true)
-		if !ok {
-			return "", fmt.Errorf("vhd: %v locator is not ASCII UTF-16: %w", code, ErrLocator)
+		s = strings.ReplaceAll(s, `\`, "/")
+		if strings.HasPrefix(s, "C:") || strings.HasPrefix(s, "c:") {
+			s = s[2:]
 		}
 		return s, nil
 	}
@@ -157,21 +158,48 @@ func EncodeLocator(code PlatformCode, path string) ([]byte, error) {
 	return nil, fmt.Errorf("vhd: cannot encode locator code %v: %w", code, ErrLocator)
 }
 
-// decodeUTF16ASCII decodes UTF-16 ASCII text up to the first NUL character;
-// an odd trailing byte is ignored.
+// decodeUTF16ASCII is the one rule for UTF-16 text in a VHD (the header's
+// parent name, W2ku and W2ru locator data), blktap's: iconv converts the
+// whole field, so its length must be even and every 16-bit code unit ASCII,
+// past the first NUL character too; the text is what precedes that NUL.
+// See FORMAT.md, parent locators.
 func decodeUTF16ASCII(b []byte, order binary.ByteOrder) (string, error) {
-	var sb strings.Builder
+	if len(b)%2 != 0 {
+		return "", fmt.Errorf("vhd: UTF-16 text of %d bytes (odd length): %w", len(b), ErrLocator)
+	}
+	end := -1
 	for i := 0; i+1 < len(b); i += 2 {
 		c := order.Uint16(b[i:])
-		if c == 0 {
-			break
+		if c == 0 && end < 0 {
+			end = i
 		}
 		if c >= utf8.RuneSelf {
-			return "", fmt.Errorf("vhd: UTF-16 name has non-ASCII character U+%04X at byte %d: %w", c, i, ErrLocator)
+			return "", fmt.Errorf("vhd: UTF-16 text has non-ASCII character U+%04X at byte %d: %w", c, i, ErrLocator)
 		}
-		sb.WriteByte(byte(c))
+	}
+	if end < 0 {
+		end = len(b)
+	}
+	var sb strings.Builder
+	for i := 0; i < end; i += 2 {
+		sb.WriteByte(byte(order.Uint16(b[i:])))
 	}
 	return sb.String(), nil
+}
+
+// decodeW2U decodes UTF-16 locator data or a parent name as blktap's
+// decoder does: decodeUTF16ASCII, then '\' becomes '/' and a leading "C:"
+// or "c:" is dropped.
+func decodeW2U(b []byte, order binary.ByteOrder) (string, bool) {
+	s, err := decodeUTF16ASCII(b, order)
+	if err != nil {
+		return "", false
+	}
+	s = strings.ReplaceAll(s, `\`, "/")
+	if strings.HasPrefix(s, "C:") || strings.HasPrefix(s, "c:") {
+		s = s[2:]
+	}
+	return s, true
 }
 
 func encodeUTF16ASCII(s string, order binary.ByteOrder) ([]byte, error) {
