@@ -120,8 +120,8 @@ func TestModify(t *testing.T) {
 		{name: "nothing to do", setup: twoParents, args: []string{"modify", "-n", "c.vhd"}},
 		{name: "missing name", args: []string{"modify", "-p", "p.vhd"}, want: result{Stdout: mu, Code: 22}},
 		{name: "help exits 22", args: []string{"modify", "-h"}, want: result{Stdout: mu, Code: 22}},
-		{name: "resize unsupported", setup: twoParents, args: []string{"modify", "-n", "c.vhd", "-s", "1000000"},
-			want: result{Stderr: "vhd-util: modify -s and -z are not supported by this implementation\n", Code: 95}},
+		{name: "-s below the data", setup: twoParents, args: []string{"modify", "-n", "c.vhd", "-s", "1000000"},
+			want: result{Stdout: "failed to set physical size to 1000000: -22\n", Code: 22}},
 	})
 }
 

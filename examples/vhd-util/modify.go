@@ -20,6 +20,7 @@ func modifyUsage(w io.Writer) {
 func runModify(args []string, stdout, stderr io.Writer) int {
 	var name, parent string
 	var haveName, haveParent, raw, resize, zero bool
+	var size int64
 	opts, operands := getopt("modify", args, "n:s:p:mzh", stderr)
 	for _, o := range opts {
 		switch {
@@ -33,6 +34,12 @@ func runModify(args []string, stdout, stderr io.Writer) int {
 		case o.c == 'm':
 			raw = true
 		case o.c == 's':
+			var ok bool
+			if size, ok = parseSize(o.arg); !ok {
+				fmt.Fprintf(stderr, "Invalid size '%s'\n", o.arg)
+				modifyUsage(stdout)
+				return errEINVAL
+			}
 			resize = true
 		case o.c == 'z':
 			zero = true
@@ -42,12 +49,22 @@ func runModify(args []string, stdout, stderr io.Writer) int {
 		modifyUsage(stdout)
 		return errEINVAL
 	}
-	if resize || zero {
-		fmt.Fprintf(stderr, "%s: modify -s and -z are not supported by this implementation\n", progName)
-		return errEOPNOTSUPP
+	status := 0
+	if zero || resize {
+		if f, code := openWritable(name, stdout); f == nil {
+			return code
+		} else {
+			f.Close()
+		}
+	}
+	if zero {
+		status = zeroDisk(name, stdout) // modify_zero.go
+	}
+	if resize {
+		status = setPhysSize(name, size, stdout) // modify_size.go
 	}
 	if !haveParent {
-		return 0
+		return status
 	}
 	f, code := openWritable(name, stdout)
 	if f == nil {
