@@ -41,6 +41,16 @@ type layer struct {
 	live    *vhd.File // the link open for writing, whose BAT, batmap and length change
 }
 
+// layer returns layer i, as it is now for the link open for writing.
+// Everything that reads a layer's BAT, batmap or length gets it here.
+func (e *engine) layer(i int) (*layer, error) {
+	ly := &e.layers[i]
+	if ly.live == nil {
+		return ly, nil
+	}
+	return ly.refreshed()
+}
+
 // refreshed returns ly with the BAT, batmap and file length of a link open
 // for writing as they are now.
 func (ly *layer) refreshed() (*layer, error) {
@@ -159,12 +169,9 @@ func (e *engine) read(p []byte, off int64, s *scratch, zeros *[]span) error {
 	}
 	s.need = append(s.need[:0], span{off, off + int64(len(p))})
 	for li := range e.layers {
-		ly := &e.layers[li]
-		if ly.live != nil {
-			var err error
-			if ly, err = ly.refreshed(); err != nil {
-				return err
-			}
+		ly, err := e.layer(li)
+		if err != nil {
+			return err
 		}
 		s.next = s.next[:0]
 		for _, sp := range s.need {

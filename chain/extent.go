@@ -91,7 +91,10 @@ func (e *engine) mapWindow(off, n int64, s *mapScratch) ([]Extent, error) {
 		}
 	}
 	for li := range e.layers {
-		ly := &e.layers[li]
+		ly, err := e.layer(li)
+		if err != nil {
+			return nil, err
+		}
 		s.next = s.next[:0]
 		for _, sp := range s.need {
 			if sp.b > ly.vsize {
@@ -136,7 +139,10 @@ func (e *engine) mapWindow(off, n int64, s *mapScratch) ([]Extent, error) {
 // reading data: held runs and zero runs are emitted, the rest appended to
 // s.next for the parent.
 func (e *engine) mapLayerSpan(li int, sp span, s *mapScratch, emit func(a, b int64, link int, data bool, fileOff int64)) error {
-	ly := &e.layers[li]
+	ly, err := e.layer(li)
+	if err != nil {
+		return err
+	}
 	if ly.bs == 0 { // fixed
 		emit(sp.a, sp.b, li, true, sp.a)
 		return nil

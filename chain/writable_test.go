@@ -88,6 +88,20 @@ func TestWritable(t *testing.T) {
 			sameBytes(t, "leaf File.ReadAt", readAll(t, c.Leaf(), size), want)
 			sameBytes(t, "WriteRaw", writeRaw(t, c), want)
 			sameBytes(t, "written link File.ReadAt", readAll(t, w, size), image(tc.depth, true))
+			// The extent map sees the blocks the writes allocated.
+			var end int64
+			for e, err := range c.Extents(context.Background()) {
+				if err != nil {
+					t.Fatalf("Extents after writing: %v", err)
+				}
+				if e.Offset <= 5*mib && 5*mib < e.End() && (!e.Data || e.Link > tc.depth) {
+					t.Errorf("extent %+v over the written block, want data of a link at depth <= %d", e, tc.depth)
+				}
+				end = e.End()
+			}
+			if end != size {
+				t.Errorf("extents end at %d, want %d", end, size)
+			}
 			if err := c.Sync(); err != nil {
 				t.Fatal(err)
 			}
