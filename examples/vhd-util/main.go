@@ -28,6 +28,8 @@ func lookup(name string) (command, bool) {
 		return runRepair, true
 	case "read":
 		return runRead, true
+	case "key":
+		return runKey, true
 	case "query":
 		return runQuery, true
 	case "set":
@@ -47,7 +49,7 @@ func lookup(name string) (command, bool) {
 // "invalid COMMAND" exit 0, which a caller would take for success.
 func unsupported(name string) bool {
 	switch name {
-	case "resize", "fill", "revert", "key", "copy":
+	case "resize", "fill", "revert", "copy":
 		return true
 	}
 	return false
