@@ -2,13 +2,12 @@ package chain
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/vhdkit/vhdkit/vhd"
@@ -86,20 +85,20 @@ type StreamPlan struct {
 	ancestor int // links above it are streamed (delta); len(Links) otherwise
 	stream   *vhd.Stream
 	states   []vhd.StreamBlock // each block as planned (fixed: whether it holds data)
-	sums     []uint32          // CRC-32C of each block's bytes, as planned
 	ids      []os.FileInfo
 	progress func(Progress)
 }
 
-// castagnoli is the CRC-32C table, built on first use: building it costs
-// about 0.2 ms, which every program importing this package would otherwise
-// pay at start-up.
-var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
+// zeroChunk is how much of a block's data the plan reads at a time to
+// find out whether it holds only zeros: most blocks that hold data show a
+// non-zero byte in the first chunk, so the plan reads little of them.
+const zeroChunk = 64 << 10
 
 // PlanStream plans a VHD stream of the leaf's disk in the given format. It
-// reads every link's metadata and, once, each block some link holds data
-// in (to leave out blocks of zeros and to notice later changes); its work
-// and memory grow with the allocated blocks and the BAT, not with the data.
+// reads every link's metadata; a consolidated stream also reads each
+// block some link holds data in, until its first non-zero byte, to leave
+// out blocks of zeros. Its work and memory grow with the allocated blocks
+// and the BAT, not with the virtual size.
 func (c *Chain) PlanStream(ctx context.Context, opts *StreamOptions) (*StreamPlan, error) {
 	if opts == nil {
 		opts = &StreamOptions{}
@@ -150,29 +149,32 @@ func (c *Chain) PlanStream(ctx context.Context, opts *StreamOptions) (*StreamPla
 	}
 	spec.Blocks = make([]vhd.StreamBlock, (spec.Size+window-1)/window)
 	p.states = spec.Blocks
-	p.sums = make([]uint32, (spec.Size+window-1)/window)
 
 	var ms mapScratch
-	var rs scratch
-	buf := make([]byte, window)
-	bitmap := make([]byte, vhd.SectorSize)
+	var chunk []byte
 	for blk := int64(0); blk*window < e.size; blk++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		off := blk * window
 		n := min(window, e.size-off)
-		st, err := p.block(blk, &ms, &rs, buf, bitmap)
+		b, err := p.resolve(blk, &ms)
 		if err != nil {
 			return nil, err
 		}
-		if st != vhd.BlockAbsent {
-			p.sums[blk] = crc32.Checksum(buf, castagnoli())
-			if opts.Format == StreamConsolidated && isZero(buf[:n]) {
-				st = vhd.BlockAbsent
+		if b.state != vhd.BlockAbsent && opts.Format == StreamConsolidated {
+			if chunk == nil {
+				chunk = make([]byte, zeroChunk)
+			}
+			zero, err := p.zeros(b.runs, chunk)
+			if err != nil {
+				return nil, err
+			}
+			if zero {
+				b.state = vhd.BlockAbsent
 			}
 		}
-		spec.Blocks[blk] = st
+		spec.Blocks[blk] = b.state
 		if p.progress != nil {
 			p.progress(Progress{Phase: PhasePlan, Name: c.Links[0].Path, Done: off + n, Total: e.size})
 		}
@@ -181,6 +183,94 @@ func (c *Chain) PlanStream(ctx context.Context, opts *StreamOptions) (*StreamPla
 		return nil, err
 	}
 	return p, nil
+}
+
+// resolved is one block of the stream as the chain's metadata gives it.
+type resolved struct {
+	state  vhd.StreamBlock
+	runs   []Extent // the window's runs (valid until the next resolve)
+	bitmap [vhd.SectorSize]byte
+	held   int64 // bytes the stream holds (delta: above the ancestor)
+}
+
+// resolve resolves block blk from the metadata alone: its state before
+// zero detection and, for a delta or a partial last block, its bitmap.
+func (p *StreamPlan) resolve(blk int64, ms *mapScratch) (resolved, error) {
+	var b resolved
+	e := p.e
+	off := blk * window
+	if off >= e.size { // a fixed stream's rounded-up tail
+		return b, nil
+	}
+	n := min(window, e.size-off)
+	runs, err := e.mapWindow(off, n, ms)
+	if err != nil {
+		return b, err
+	}
+	b.runs = runs
+	for _, r := range runs {
+		if p.format == StreamDelta && r.Link < p.ancestor || p.format != StreamDelta && r.Data {
+			b.held += r.Length
+		}
+	}
+	if b.held == 0 {
+		return b, nil
+	}
+	if p.format != StreamDelta {
+		if n == window {
+			b.state = vhd.BlockFull
+			return b, nil
+		}
+		// The last block: bits for the sectors inside the disk.
+		for s := int64(0); s < n/vhd.SectorSize; s++ {
+			b.bitmap[s/8] |= 0x80 >> (s % 8)
+		}
+		b.state = vhd.BlockPartial
+		return b, nil
+	}
+	for _, r := range runs {
+		if r.Link >= p.ancestor {
+			continue
+		}
+		for s := (r.Offset - off) / vhd.SectorSize; s*vhd.SectorSize < r.End()-off; s++ {
+			b.bitmap[s/8] |= 0x80 >> (s % 8)
+		}
+	}
+	b.state = vhd.BlockPartial
+	if b.held == window {
+		b.state = vhd.BlockFull
+	}
+	return b, nil
+}
+
+// source returns the reader of the file that holds a run.
+func (p *StreamPlan) source(r Extent) io.ReaderAt {
+	if r.Link < len(p.e.layers) {
+		return p.e.layers[r.Link].r
+	}
+	return p.e.raw
+}
+
+// zeros reports whether every run holding data reads as zeros, reading a
+// chunk at a time up to the first non-zero byte.
+func (p *StreamPlan) zeros(runs []Extent, chunk []byte) (bool, error) {
+	for _, r := range runs {
+		if !r.Data {
+			continue
+		}
+		src := p.source(r)
+		for done := int64(0); done < r.Length; {
+			k := min(r.Length-done, int64(len(chunk)))
+			if err := readFull(src, chunk[:k], r.FileOffset+done, p.c.Links[min(r.Link, len(p.c.Links)-1)].Path); err != nil {
+				return false, err
+			}
+			if !isZero(chunk[:k]) {
+				return false, nil
+			}
+			done += k
+		}
+	}
+	return true, nil
 }
 
 // ancestorIndex returns the index of the link at path, matched by device
@@ -208,75 +298,9 @@ func (c *Chain) ancestorIndex(path string) (int, error) {
 // leaf.
 var ErrNotAncestor = errors.New("chain: not an ancestor in the chain")
 
-// block resolves block blk of the stream: its state and, unless absent,
-// its bytes in buf (2 MiB, zero past the leaf's end and, for a delta, in
-// the sectors it does not hold) and, for a delta, its bitmap.
-func (p *StreamPlan) block(blk int64, ms *mapScratch, rs *scratch, buf, bitmap []byte) (vhd.StreamBlock, error) {
-	e := p.e
-	off := blk * window
-	if off >= e.size { // a fixed stream's rounded-up tail
-		return vhd.BlockAbsent, nil
-	}
-	n := min(window, e.size-off)
-	runs, err := e.mapWindow(off, n, ms)
-	if err != nil {
-		return 0, err
-	}
-	if p.format != StreamDelta {
-		held := false
-		for _, r := range runs {
-			if r.Data {
-				held = true
-				break
-			}
-		}
-		if !held {
-			return vhd.BlockAbsent, nil
-		}
-		clear(buf[n:])
-		if err := e.read(buf[:n], off, rs, nil); err != nil {
-			return 0, err
-		}
-		if n < window { // the last block: bits for the sectors inside the disk
-			clear(bitmap)
-			for s := int64(0); s < n/vhd.SectorSize; s++ {
-				bitmap[s/8] |= 0x80 >> (s % 8)
-			}
-			return vhd.BlockPartial, nil
-		}
-		return vhd.BlockFull, nil
-	}
-	clear(bitmap)
-	held := int64(0)
-	for _, r := range runs {
-		if r.Link >= p.ancestor {
-			continue
-		}
-		for s := (r.Offset - off) / vhd.SectorSize; s*vhd.SectorSize < r.End()-off; s++ {
-			bitmap[s/8] |= 0x80 >> (s % 8)
-		}
-		held += r.Length
-	}
-	if held == 0 {
-		return vhd.BlockAbsent, nil
-	}
-	clear(buf)
-	for _, r := range runs {
-		if r.Link < p.ancestor {
-			if err := e.read(buf[r.Offset-off:r.End()-off], r.Offset, rs, nil); err != nil {
-				return 0, err
-			}
-		}
-	}
-	if held == window {
-		return vhd.BlockFull, nil
-	}
-	return vhd.BlockPartial, nil
-}
-
 func isZero(b []byte) bool {
 	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+		if binary.LittleEndian.Uint64(b) != 0 {
 			return false
 		}
 		b = b[8:]
@@ -299,11 +323,13 @@ func (p *StreamPlan) Format() StreamFormat { return p.format }
 func (p *StreamPlan) Footer() vhd.Footer { return p.stream.Footer }
 
 // WriteStream writes the planned stream to w in one sequential pass and
-// returns the bytes written. It reads the chain again; a link whose
-// metadata, data, size or modification time changed since the plan fails
-// with vhd.ErrChanged. It checks ctx before each block. On any error (ctx done
-// included) it stops at once without writing the footer, so a receiver
-// never takes a short stream for a whole one.
+// returns the bytes written. It reads the chain again: a block that the
+// metadata now allocates or releases otherwise than planned, or a link
+// whose size or modification time changed since the plan, fails with
+// vhd.ErrChanged. Blocks held whole by one link go from the file to w in
+// the kernel when w is an *os.File (Linux). It checks ctx before each
+// block. On any error (ctx done included) it stops at once without writing
+// the footer, so a receiver never takes a short stream for a whole one.
 func (p *StreamPlan) WriteStream(ctx context.Context, w io.Writer) (int64, error) {
 	sw := p.stream.NewWriter(w)
 	err := p.writeBlocks(ctx, sw)
@@ -319,20 +345,25 @@ func (p *StreamPlan) WriteStream(ctx context.Context, w io.Writer) (int64, error
 	return sw.Written(), err
 }
 
-// writeBlocks reads and writes each allocated block, the next one read
-// while the last is written.
+// streamBlock is one block on its way to the writer: either its bytes in
+// buf, or, when one file holds all of them, where (src at off, n bytes).
+type streamBlock struct {
+	blk    int64
+	buf    []byte
+	bitmap [vhd.SectorSize]byte
+	src    io.ReaderAt
+	off, n int64
+	err    error
+}
+
+// writeBlocks resolves and writes each allocated block; a block that must
+// be assembled is read while the one before is written.
 func (p *StreamPlan) writeBlocks(ctx context.Context, sw *vhd.StreamWriter) error {
-	type block struct {
-		blk    int64
-		buf    []byte
-		bitmap []byte
-		err    error
-	}
-	free := make(chan *block, 2)
+	free := make(chan *streamBlock, 2)
 	for range 2 {
-		free <- &block{buf: make([]byte, window), bitmap: make([]byte, vhd.SectorSize)}
+		free <- &streamBlock{buf: make([]byte, window)}
 	}
-	ready := make(chan *block, 1)
+	ready := make(chan *streamBlock, 1)
 	stop := make(chan struct{})
 	go func() {
 		defer close(ready)
@@ -342,7 +373,7 @@ func (p *StreamPlan) writeBlocks(ctx context.Context, sw *vhd.StreamWriter) erro
 			if !p.stream.Allocated(blk) {
 				continue
 			}
-			var b *block
+			var b *streamBlock
 			select {
 			case b = <-free:
 			case <-stop:
@@ -350,7 +381,7 @@ func (p *StreamPlan) writeBlocks(ctx context.Context, sw *vhd.StreamWriter) erro
 			}
 			b.blk, b.err = blk, ctx.Err()
 			if b.err == nil {
-				b.err = p.rewrite(blk, &ms, &rs, b.buf, b.bitmap)
+				b.err = p.prepare(b, &ms, &rs)
 			}
 			ready <- b
 			if b.err != nil {
@@ -370,11 +401,17 @@ func (p *StreamPlan) writeBlocks(ctx context.Context, sw *vhd.StreamWriter) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		data := b.buf
-		if p.format == StreamFixed {
-			data = data[:min(int64(window), int64(p.stream.Footer.CurrentSize)-b.blk*window)]
+		var err error
+		if b.src != nil {
+			err = sw.WriteBlockFrom(b.blk, b.bitmap[:], b.src, b.off, b.n)
+		} else {
+			data := b.buf
+			if p.format == StreamFixed {
+				data = data[:min(int64(window), int64(p.stream.Footer.CurrentSize)-b.blk*window)]
+			}
+			err = sw.WriteBlock(b.blk, b.bitmap[:], data)
 		}
-		if err := sw.WriteBlock(b.blk, b.bitmap, data); err != nil {
+		if err != nil {
 			return err
 		}
 		free <- b
@@ -385,21 +422,46 @@ func (p *StreamPlan) writeBlocks(ctx context.Context, sw *vhd.StreamWriter) erro
 	return ctx.Err()
 }
 
-// rewrite reads block blk again for writing and checks it against the plan.
-func (p *StreamPlan) rewrite(blk int64, ms *mapScratch, rs *scratch, buf, bitmap []byte) error {
-	st, err := p.block(blk, ms, rs, buf, bitmap)
+// prepare resolves block blk again for writing, checks it against the
+// plan, and says where its bytes come from.
+func (p *StreamPlan) prepare(b *streamBlock, ms *mapScratch, rs *scratch) error {
+	e := p.e
+	r, err := p.resolve(b.blk, ms)
 	if err != nil {
 		return err
 	}
-	if (st == vhd.BlockAbsent) != (p.states[blk] == vhd.BlockAbsent) {
-		return fmt.Errorf("chain: %s: block %d was allocated or released: %w", p.c.Links[0].Path, blk, vhd.ErrChanged)
+	planned := p.states[b.blk]
+	if p.format == StreamFixed {
+		if (r.state == vhd.BlockAbsent) != (planned == vhd.BlockAbsent) {
+			return fmt.Errorf("chain: %s: block %d was allocated or released: %w", p.c.Links[0].Path, b.blk, vhd.ErrChanged)
+		}
+	} else if r.state != planned {
+		return fmt.Errorf("chain: %s: block %d was allocated, released or rewritten: %w", p.c.Links[0].Path, b.blk, vhd.ErrChanged)
 	}
-	if st == vhd.BlockAbsent { // a block of zeros in a fixed stream
-		clear(buf)
+	b.bitmap, b.src = r.bitmap, nil
+	off := b.blk * window
+	if r.state == vhd.BlockAbsent { // a block of zeros in a fixed stream
+		clear(b.buf)
 		return nil
 	}
-	if crc32.Checksum(buf, castagnoli()) != p.sums[blk] {
-		return fmt.Errorf("chain: %s: block %d changed: %w", p.c.Links[0].Path, blk, vhd.ErrChanged)
+	n := min(window, e.size-off)
+	// One run held by one file: straight from it.
+	if len(r.runs) == 1 && r.runs[0].Data && r.held == n && (p.format != StreamDelta || r.runs[0].Link < p.ancestor) {
+		if p.format != StreamFixed || n == window {
+			b.src, b.off, b.n = p.source(r.runs[0]), r.runs[0].FileOffset, n
+			return nil
+		}
+	}
+	clear(b.buf)
+	if p.format != StreamDelta {
+		return e.read(b.buf[:n], off, rs, nil)
+	}
+	for _, run := range r.runs {
+		if run.Link < p.ancestor {
+			if err := e.read(b.buf[run.Offset-off:run.End()-off], run.Offset, rs, nil); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -128,18 +129,32 @@ func writeStream(t *testing.T, root, leaf, out string, opts *chain.StreamOptions
 	if err != nil {
 		t.Fatalf("PlanStream: %v", err)
 	}
-	var buf bytes.Buffer
-	n, err := plan.WriteStream(context.Background(), &buf)
+	// Into the file itself, so that blocks go through sendfile on Linux.
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := plan.WriteStream(context.Background(), f)
 	if err != nil {
 		t.Fatalf("WriteStream: %v", err)
 	}
-	if n != plan.Size() || int64(buf.Len()) != plan.Size() {
-		t.Errorf("wrote %d bytes (returned %d), plan says %d", buf.Len(), n, plan.Size())
-	}
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+	b, err := os.ReadFile(out)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return plan, buf.Bytes()
+	if n != plan.Size() || int64(len(b)) != plan.Size() {
+		t.Errorf("wrote %d bytes (returned %d), plan says %d", len(b), n, plan.Size())
+	}
+	// And into a buffer, through user memory: the same bytes.
+	var buf bytes.Buffer
+	if _, err := plan.WriteStream(context.Background(), &buf); err != nil {
+		t.Fatalf("WriteStream to a buffer: %v", err)
+	}
+	if !bytes.Equal(buf.Bytes(), b) {
+		t.Errorf("stream to a buffer differs from the one to a file: %s", firstDiff(buf.Bytes(), b))
+	}
+	return plan, b
 }
 
 // checkStreamFile runs vhd.Check (with parents resolved in root) and
@@ -370,6 +385,12 @@ func TestStreamRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	// The change is seen by its modification time, whose clock ticks
+	// coarsely: move it clearly past the plan's.
+	soon := time.Now().Add(time.Minute)
+	if err := os.Chtimes(paths[0], soon, soon); err != nil {
+		t.Fatal(err)
+	}
 	buf.Reset()
 	if _, err := plan.WriteStream(context.Background(), &buf); !errors.Is(err, vhd.ErrChanged) {
 		t.Errorf("changed leaf: %v, want ErrChanged", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -235,6 +236,7 @@ type StreamWriter struct {
 	started bool
 	err     error
 	pad     []byte
+	buf     []byte // WriteBlockFrom's copy buffer, when it needs one
 }
 
 // Written returns the number of bytes written so far.
@@ -282,29 +284,82 @@ func (sw *StreamWriter) start() error {
 // 512 bytes, for a BlockPartial block; it is ignored for a full block (all
 // bits set) and for a fixed stream.
 func (sw *StreamWriter) WriteBlock(i int64, bitmap, data []byte) error {
-	s := sw.s
-	if err := sw.start(); err != nil {
+	want, err := sw.blockStart(i, bitmap, int64(len(data)))
+	if err != nil {
 		return err
 	}
+	if err := sw.write(data); err != nil {
+		return err
+	}
+	sw.next = i + 1
+	return sw.zeros(want - int64(len(data)))
+}
+
+// WriteBlockFrom is [StreamWriter.WriteBlock] with the block's n bytes of
+// data read from src at off. When src and the stream's writer are both
+// *os.File (a file or a pipe), Linux copies them in the kernel (sendfile),
+// without passing them through user memory.
+func (sw *StreamWriter) WriteBlockFrom(i int64, bitmap []byte, src io.ReaderAt, off, n int64) error {
+	want, err := sw.blockStart(i, bitmap, n)
+	if err != nil {
+		return err
+	}
+	done := int64(0)
+	if sf, ok := src.(*os.File); ok {
+		if df, ok := sw.w.(*os.File); ok {
+			k, err := sendFile(df, sf, off, n)
+			sw.written += k
+			done = k
+			if err != nil {
+				sw.err = err
+				return err
+			}
+		}
+	}
+	for done < n {
+		if sw.buf == nil {
+			sw.buf = make([]byte, DefaultBlockSize)
+		}
+		k := min(n-done, int64(len(sw.buf)))
+		if err := readFullAt(src, sw.buf[:k], off+done, "stream source"); err != nil {
+			sw.err = err
+			return err
+		}
+		if err := sw.write(sw.buf[:k]); err != nil {
+			return err
+		}
+		done += k
+	}
+	sw.next = i + 1
+	return sw.zeros(want - n)
+}
+
+// blockStart checks that block i may come next with n bytes of data and
+// writes what precedes its data; it returns the data size the block takes.
+func (sw *StreamWriter) blockStart(i int64, bitmap []byte, n int64) (int64, error) {
+	s := sw.s
+	if err := sw.start(); err != nil {
+		return 0, err
+	}
 	if i < sw.next || !s.Allocated(i) {
-		return fmt.Errorf("vhd: stream block %d after block %d, or not allocated: %w", i, sw.next-1, ErrStreamOrder)
+		return 0, fmt.Errorf("vhd: stream block %d after block %d, or not allocated: %w", i, sw.next-1, ErrStreamOrder)
 	}
 	for j := sw.next; j < i; j++ {
 		if s.Allocated(j) {
-			return fmt.Errorf("vhd: stream block %d written before block %d: %w", i, j, ErrStreamOrder)
+			return 0, fmt.Errorf("vhd: stream block %d written before block %d: %w", i, j, ErrStreamOrder)
 		}
 	}
 	want := int64(DefaultBlockSize)
 	if s.Header == nil {
 		want = min(want, s.spec.Size-i*DefaultBlockSize)
 	}
-	if int64(len(data)) > want {
-		return fmt.Errorf("vhd: stream block %d: %d bytes of data, at most %d: %w", i, len(data), want, ErrOutOfRange)
+	if n > want || n < 0 {
+		return 0, fmt.Errorf("vhd: stream block %d: %d bytes of data, at most %d: %w", i, n, want, ErrOutOfRange)
 	}
 	if s.Header != nil {
 		off := int64(s.bat[i]) * SectorSize
 		if err := sw.zeros(off - sw.written); err != nil {
-			return err
+			return 0, err
 		}
 		var bm [SectorSize]byte
 		if i < int64(len(s.spec.Blocks)) && s.spec.Blocks[i] == BlockFull {
@@ -315,14 +370,10 @@ func (sw *StreamWriter) WriteBlock(i int64, bitmap, data []byte) error {
 			copy(bm[:], bitmap)
 		}
 		if err := sw.write(bm[:]); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	if err := sw.write(data); err != nil {
-		return err
-	}
-	sw.next = i + 1
-	return sw.zeros(want - int64(len(data)))
+	return want, nil
 }
 
 // Close writes the footer after checking that every allocated block was

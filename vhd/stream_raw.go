@@ -6,10 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -39,8 +37,9 @@ type Progress struct {
 	Done, Total int64
 }
 
-// ErrChanged reports a source whose size, modification time or data
-// changed between planning a stream and writing its end.
+// ErrChanged reports a source whose size or modification time (or, for a
+// chain, the blocks its metadata allocates) changed between planning a
+// stream and writing its end.
 var ErrChanged = errors.New("vhd: source changed while being streamed")
 
 // RawStreamOptions configure [PlanRawStream].
@@ -68,7 +67,6 @@ type RawStream struct {
 	size     int64
 	name     string
 	stream   *Stream
-	sums     []uint32
 	holes    []bool // per block: the source holds only a hole there
 	holeEnd  int64  // the source is a hole from the last block looked at to here
 	noHoles  bool   // the file system cannot find holes
@@ -76,9 +74,10 @@ type RawStream struct {
 }
 
 // PlanRawStream plans a VHD stream of the size bytes of r, a raw image
-// whose size must be a multiple of 512 (at most MaxSize). It reads the
-// source once, skipping holes (SEEK_DATA on Linux, when r is an *os.File)
-// so that its work follows the data, not the size.
+// whose size must be a multiple of 512 (at most MaxSize). It skips holes
+// (SEEK_DATA on Linux, when r is an *os.File) and reads each other block up
+// to its first non-zero byte, to leave out blocks of zeros, so that its
+// work follows the data, not the size.
 func PlanRawStream(ctx context.Context, r io.ReaderAt, size int64, opts *RawStreamOptions) (*RawStream, error) {
 	if opts == nil {
 		opts = &RawStreamOptions{}
@@ -112,13 +111,12 @@ func PlanRawStream(ctx context.Context, r io.ReaderAt, size int64, opts *RawStre
 	}
 	blocks := (size + DefaultBlockSize - 1) / DefaultBlockSize
 	spec.Blocks = make([]StreamBlock, blocks)
-	p.sums = make([]uint32, blocks)
 	p.holes = make([]bool, blocks)
 	id := sha1.New()
 	var word [8]byte
 	binary.BigEndian.PutUint64(word[:], uint64(size))
 	id.Write(word[:])
-	buf := make([]byte, DefaultBlockSize)
+	chunk := make([]byte, zeroChunk)
 	for blk := int64(0); blk < blocks; blk++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -128,17 +126,18 @@ func PlanRawStream(ctx context.Context, r io.ReaderAt, size int64, opts *RawStre
 		if p.hole(off, n) {
 			p.holes[blk] = true
 		} else {
-			if err := readFullAt(r, buf[:n], off, p.name); err != nil {
+			first, err := p.firstData(off, n, chunk)
+			if err != nil {
 				return nil, err
 			}
-			p.sums[blk] = crc32.Checksum(buf[:n], castagnoli())
-			if !isZero(buf[:n]) {
+			if first != nil {
 				spec.Blocks[blk] = BlockFull
 				if n < DefaultBlockSize {
 					spec.Blocks[blk] = BlockPartial
 				}
-				binary.BigEndian.PutUint64(word[:], uint64(blk)<<32|uint64(p.sums[blk]))
+				binary.BigEndian.PutUint64(word[:], uint64(blk))
 				id.Write(word[:])
+				id.Write(first)
 			}
 		}
 		if p.progress != nil {
@@ -157,10 +156,29 @@ func PlanRawStream(ctx context.Context, r io.ReaderAt, size int64, opts *RawStre
 	return p, nil
 }
 
-// castagnoli is the CRC-32C table, built on first use: building it costs
-// about 0.2 ms, which every program importing this package would otherwise
-// pay at start-up (vhd-util query answers in about 1 ms).
-var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
+// zeroChunk is how much the plan reads at a time to find out whether a
+// block holds only zeros; the first read is smaller still, since most
+// blocks that hold data show it at once.
+const zeroChunk = 64 << 10
+
+// firstData reads [off, off+n) of the source a chunk at a time up to the
+// first non-zero byte and returns the chunk holding it (a slice of chunk),
+// or nil when the range holds only zeros.
+func (p *RawStream) firstData(off, n int64, chunk []byte) ([]byte, error) {
+	step := int64(4096)
+	for done := int64(0); done < n; {
+		k := min(n-done, step)
+		if err := readFullAt(p.r, chunk[:k], off+done, p.name); err != nil {
+			return nil, err
+		}
+		if !isZero(chunk[:k]) {
+			return chunk[:k], nil
+		}
+		done += k
+		step = int64(len(chunk))
+	}
+	return nil, nil
+}
 
 // hole reports whether [off, off+n) of the source is a hole.
 func (p *RawStream) hole(off, n int64) bool {
@@ -186,10 +204,10 @@ func (p *RawStream) Size() int64 { return p.stream.Size() }
 func (p *RawStream) Footer() Footer { return p.stream.Footer }
 
 // WriteStream writes the planned stream to w in one sequential pass,
-// reading the source again, and returns the bytes written. A source whose
-// data, size or modification time changed since the plan fails with
-// ErrChanged. On any error (ctx done included) it stops without writing
-// the footer.
+// reading the source again (in the kernel, with sendfile, when both are
+// files on Linux), and returns the bytes written. A source whose size or
+// modification time changed since the plan fails with ErrChanged. On any
+// error (ctx done included) it stops without writing the footer.
 func (p *RawStream) WriteStream(ctx context.Context, w io.Writer) (int64, error) {
 	sw := p.stream.NewWriter(w)
 	err := p.writeBlocks(ctx, sw)
@@ -212,74 +230,36 @@ func (p *RawStream) WriteStream(ctx context.Context, w io.Writer) (int64, error)
 }
 
 func (p *RawStream) writeBlocks(ctx context.Context, sw *StreamWriter) error {
-	type block struct {
-		blk int64
-		buf []byte
-		err error
-	}
-	free := make(chan *block, 2)
-	for range 2 {
-		free <- &block{buf: make([]byte, DefaultBlockSize)}
-	}
-	ready := make(chan *block, 1)
-	stop := make(chan struct{})
-	go func() {
-		defer close(ready)
-		for blk := int64(0); blk < p.stream.Blocks(); blk++ {
-			if !p.stream.Allocated(blk) {
-				continue
-			}
-			var b *block
-			select {
-			case b = <-free:
-			case <-stop:
-				return
-			}
-			b.blk, b.err = blk, ctx.Err()
-			off := blk * DefaultBlockSize
-			b.buf = b.buf[:min(DefaultBlockSize, p.size-off)]
-			if b.err == nil {
-				if p.holes[blk] {
-					clear(b.buf)
-				} else if b.err = readFullAt(p.r, b.buf, off, p.name); b.err == nil && crc32.Checksum(b.buf, castagnoli()) != p.sums[blk] {
-					b.err = fmt.Errorf("vhd: %s: block %d at %d changed: %w", p.name, blk, off, ErrChanged)
-				}
-			}
-			ready <- b
-			if b.err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		for range ready {
-		}
-	}()
-	for b := range ready {
-		if b.err != nil {
-			return b.err
+	var bitmap []byte
+	for blk := int64(0); blk < p.stream.Blocks(); blk++ {
+		if !p.stream.Allocated(blk) {
+			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var bitmap []byte
-		if len(b.buf) < DefaultBlockSize {
+		off := blk * DefaultBlockSize
+		n := min(DefaultBlockSize, p.size-off)
+		if n < DefaultBlockSize && bitmap == nil {
 			bitmap = make([]byte, SectorSize)
-			for s := int64(0); s < int64(len(b.buf))/SectorSize; s++ {
+			for s := int64(0); s < n/SectorSize; s++ {
 				setBit(bitmap, s)
 			}
 		}
-		if err := sw.WriteBlock(b.blk, bitmap, b.buf); err != nil {
+		var err error
+		if p.holes[blk] { // a fixed stream's hole: zeros, not read
+			err = sw.WriteBlock(blk, bitmap, nil)
+		} else {
+			err = sw.WriteBlockFrom(blk, bitmap, p.r, off, n)
+		}
+		if err != nil {
 			return err
 		}
-		b.buf = b.buf[:cap(b.buf)]
-		free <- b
 		if p.progress != nil {
 			p.progress(Progress{Phase: PhaseStream, Name: p.name, Done: sw.Written(), Total: p.Size()})
 		}
 	}
-	return ctx.Err()
+	return nil
 }
 
 // readFullAt reads len(b) bytes at off of r, the source named name.
