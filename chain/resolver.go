@@ -159,6 +159,14 @@ func (r *Resolver) parent(childPath string, child *vhd.File) (string, vhd.Locato
 // which is what blktap resolves relative locators against.
 func realDir(path string) (string, error) {
 	real, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A file not written yet (a stream being received, checked
+		// before its first block): its directory's.
+		d, derr := filepath.EvalSymlinks(filepath.Dir(path))
+		if derr == nil {
+			real, err = filepath.Join(d, filepath.Base(path)), nil
+		}
+	}
 	if err != nil {
 		return "", err
 	}
