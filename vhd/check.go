@@ -101,8 +101,9 @@ type CheckOptions struct {
 	// the rules on the locator entries themselves still run.
 	Parents ParentOpener
 	// Compat reproduces vhd-util check's verdicts exactly, bugs included
-	// (vhd-format.md section 11):
-	//   - 11.1: a zero region whose first byte is non-zero counts as zero
+	// (see FORMAT.md, vhd-util's surprises: verdict bugs corrected by
+	// default):
+	//   - the zero-region rule: a zero region whose first byte is non-zero counts as zero
 	//     (footer and header reserved bytes, a dynamic disk's parent name
 	//     and locators, -b sectors); the default checks every byte.
 	//   - the locator-name rule: each locator's base name must equal the
@@ -111,17 +112,21 @@ type CheckOptions struct {
 	//     Windows path in the header is compared by base name, and a W2ku
 	//     locator holding an absolute Windows path may fail to resolve when
 	//     another locator resolves to the parent.
-	//   - 11.9: a block size above 2 MiB gets no specific message, only the
+	//   - a block size above 2 MiB gets no specific message, only the
 	//     failed open; by default it is also "header is invalid: invalid
 	//     block size". The retry sleeps are never reproduced.
-	//   - 11.11: with a short (511-byte) footer the batmap, locator and BAT
+	//   - with a short (511-byte) footer the batmap, locator and BAT
 	//     ends are compared with the unadjusted end of file; the default
 	//     adjusts it as for the blocks.
-	//   - 11.2: only the first curr_size>>21 BAT entries are checked (2 MiB
+	//   - only the first curr_size>>21 BAT entries are checked (2 MiB
 	//     assumed); the default checks every block of the virtual size.
 	// The de-facto format (batmap checksum length from curr_size>>24,
 	// relative W2ku, data_space in bytes, the hidden-checksum quirk) is
-	// honoured in both modes.
+	// honoured in both modes, and so are the limits that keep a check
+	// bounded: a virtual size above 2040 GiB is a footer problem in both
+	// modes ("current size above 2040 GiB"), and only the BAT entries the
+	// virtual size needs are read. UTF-16 text is decoded by blktap's rule
+	// in both modes (see DecodeLocator).
 	Compat bool
 	// BlockDevice lets CheckFile check a block device (an LVM volume), as
 	// vhd-util check does; by default only regular files are opened.
@@ -259,8 +264,8 @@ func (e *CheckError) Unwrap() []error {
 	return append(out, ErrFormat)
 }
 
-// Check applies every rule of vhd-util check (vhd-format.md sections 4 and
-// 4a) to the VHD of size bytes in r and reports every problem it finds, not
+// Check applies every rule of vhd-util check (see FORMAT.md, the check
+// rules) to the VHD of size bytes in r and reports every problem it finds, not
 // just the first. It works from the raw bytes: a file that [New] refuses
 // still gets the specific messages of the footer and header rules. A fixed
 // disk is checked only for its footer, as vhd-util does.
@@ -495,7 +500,7 @@ func (c *checker) run() {
 }
 
 // nonZero reports whether b holds a non-zero byte as vhd-util's zero check
-// sees it: in Compat mode a non-zero first byte is missed (bug 11.1), and
+// sees it: in Compat mode a non-zero first byte is missed (the zero-region bug), and
 // first is the index vhd-util's in-memory copy starts with.
 func (c *checker) nonZero(b []byte) (bool, int) {
 	for i, x := range b {

@@ -59,7 +59,7 @@ func (c *checker) hasBatmap() bool {
 }
 
 // batmapMapLen is the number of map bytes blktap reads and checksums: from
-// the virtual size, not from the batmap's size (vhd-format.md 1.6).
+// the virtual size, not from the batmap's size (see FORMAT.md, the batmap checksum and its quirk).
 func (c *checker) batmapMapLen() uint64 {
 	return uint64(batmapChecksumLen(c.ft.CurrentSize))
 }

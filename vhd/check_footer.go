@@ -73,7 +73,7 @@ func (c *checker) footerReasons(ft *Footer) []footerReason {
 func tapCreator(ft *Footer) bool { return string(ft.CreatorApp[:3]) == "tap" }
 
 // oldTapHidden reports whether ft may carry a checksum computed with hidden
-// = 0: a hidden footer of blktap 0.1 or 1.1 (vhd-format.md 1.8).
+// = 0: a hidden footer of blktap 0.1 or 1.1 (see FORMAT.md, the hidden-checksum quirk).
 func oldTapHidden(ft *Footer) bool {
 	return ft.Hidden != 0 && tapCreator(ft) && (ft.CreatorVersion == tapVersion01 || ft.CreatorVersion == tapVersion11)
 }

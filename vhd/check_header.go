@@ -7,7 +7,7 @@ import (
 )
 
 // eofForMetadata is the end of file that metadata ends are compared with:
-// EOF-512, where vhd-util does not adjust EOF for a short footer (bug 11.11)
+// EOF-512, where vhd-util does not adjust EOF for a short footer (a verdict bug)
 // and the default mode does.
 func (c *checker) eofForMetadata() uint64 {
 	eof := c.size

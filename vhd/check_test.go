@@ -44,7 +44,7 @@ func (blindOpener) Resolve(child *vhd.File, loc vhd.Locator) (string, error) {
 	return filepath.Join(filepath.Dir(child.Name()), filepath.FromSlash(loc.Path)), nil
 }
 
-// Layout of the files the cases start from (vhd-format.md 1.11): a 4 MiB
+// Layout of the files the cases start from (see FORMAT.md, what create and snapshot write): a 4 MiB
 // dynamic disk has its BAT at 1536, the batmap header at 2048, the map at
 // 2560 and the footer at 3072; a child of it has MacX, W2ku and W2ru data at
 // 3072, 3584 and 4096 and the footer at 4608.

@@ -36,13 +36,27 @@
 //
 // [Open] and [New] read a file, falling back from the primary footer to a
 // 511-byte short footer and then to the backup copy at offset 0, as blktap
-// does; [File.FooterSource] says which copy was used. Every size and count
-// read from the file is checked against the file's size before memory is
-// allocated for it. [File.Check] applies every rule blktap's vhd-util check
-// applies and reports all problems at once. [Create] makes fixed, dynamic and
-// differencing disks with blktap's layout, [File.WriteAt] and [File.ReadAt]
-// access the virtual disk, and [File.SetHidden] and [File.SetParent] change a
-// disk's flags and parent.
+// does; [File.FooterSource] says which copy was used. [File.Check] applies
+// every rule blktap's vhd-util check applies and reports all problems at
+// once; [CheckReport.Valid] is true only when every rule ran and passed.
+// [Create] makes fixed, dynamic and differencing disks with blktap's layout,
+// [File.WriteAt] and [File.ReadAt] access the virtual disk, and
+// [File.SetHidden] and [File.SetParent] change a disk's flags and parent.
+//
+// # Hostile files
+//
+// A VHD may come from a stranger, so no number read from a file buys memory,
+// disk writes or CPU beyond what the file's declared size needs and fixed
+// ceilings allow: a virtual size above 2040 GiB ([MaxSize]) is refused at
+// open, only the BAT entries and batmap bytes the virtual size needs are read
+// (in bounded pieces, however many the header claims), metadata offsets past
+// any possible VHD are a [FormatError] naming the field, and no arithmetic on
+// them can overflow. Every function that opens a path refuses at once, without
+// blocking, anything but a regular file ([NotRegularError]; [OpenBlockDevice]
+// and [CheckOptions.BlockDevice] accept block devices). Every writer
+// ([File.WriteAt], [File.SetHidden], [File.SetMarker], [File.SetParent]) runs
+// the full default Check before its first change and refuses a file with
+// problems, and a refused or failed write leaves the file as it was.
 //
 // The package is safe for concurrent reads of one [File]; writes must not run
 // concurrently with other calls on the same File.

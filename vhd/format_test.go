@@ -19,7 +19,7 @@ func TestGeometryForSize(t *testing.T) {
 		want vhd.Geometry
 	}{
 		{0, vhd.Geometry{Cylinders: 0, Heads: 4, SectorsPerTrack: 17}},
-		{100 << 20, vhd.Geometry{Cylinders: 1003, Heads: 12, SectorsPerTrack: 17}}, // vhd-format.md 1.9 [obs]
+		{100 << 20, vhd.Geometry{Cylinders: 1003, Heads: 12, SectorsPerTrack: 17}}, // as blktap computes it (FORMAT.md, geometry)
 		{2040 << 30, vhd.Geometry{Cylinders: 65535, Heads: 16, SectorsPerTrack: 255}},
 		{127 << 30, vhd.Geometry{Cylinders: 65278, Heads: 16, SectorsPerTrack: 255}},
 		{1 << 30, vhd.Geometry{Cylinders: 2080, Heads: 16, SectorsPerTrack: 63}},

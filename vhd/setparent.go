@@ -77,17 +77,26 @@ var blktapCodes = [...]PlatformCode{PlatformMacX, PlatformW2ku, PlatformW2ru}
 // without such locators gets blktap's three in free slots. Locators with
 // other codes are left as they are.
 //
-// Unlike vhd-util, SetParent checks everything before it writes anything,
-// and never rewrites data in place: the new locator data goes to sectors no
-// metadata uses, below the first data block (a locator past a block would
-// make the block overlap the headers). When there is no room there, the
-// first data blocks are moved to the end of the file one by one (copy,
-// sync, update the BAT entry, sync), which frees their space. Then the
-// header is written in a single 1024-byte write between two syncs, and only
-// then is the old locator space zeroed and the footer moved if the end of
-// the data changed. An error or a crash at any point leaves the child with
-// either its old header or its new one, each consistent with the data it
-// points to, and the virtual disk's data unchanged.
+// Unlike vhd-util, SetParent checks everything before it writes anything:
+// the child and the new parent must pass the full default [Check] (the
+// child's parent rules aside: mending them is the point), and a child or
+// parent with problems is refused with the *[CheckError] in the error.
+// Where the locators' reserved spaces hold the new path (the usual case),
+// it rewrites them where they are, as vhd-util does, so the file keeps its
+// size; but one locator at a time, each behind a synced header that no
+// longer points at it, so that a crash leaves either the old parent with
+// its old locators or the new parent with its new ones, some perhaps not
+// listed yet. Otherwise the new locator data goes to sectors no metadata
+// uses below the first data block; when there is no room there, the first
+// data blocks (at most a few MiB of them) are moved to the end of the file
+// one by one (copy, sync, update the BAT entry, sync), or, in a child
+// without blocks, the data goes after the footer, which moves behind it.
+// The header is then written in a single 1024-byte write between two
+// syncs, and only then is the old locator data zeroed and the footer moved
+// if the end of the data changed. An error or a crash at any point leaves
+// the child consistent with the parent its header names, and the virtual
+// disk's data unchanged; SetParent returns once everything is synced. ctx
+// is checked between steps and block moves.
 //
 // f must be open for writing; opts may be nil.
 func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParentOptions) error {
@@ -172,7 +181,10 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 
 	if ip, ok := f.planInPlace(slots, data); ok {
 		log.Debug("vhd: set parent", "file", childPath, "parent", link.real, "path", link.rel, "in place", true)
-		return f.relinkInPlace(ctx, h, &nh, slots, codes, data, ip, log, fail)
+		if err := f.relinkInPlace(ctx, h, &nh, slots, codes, data, ip, log, fail); err != nil {
+			return err
+		}
+		return f.restorePrimaryFooter(fail)
 	}
 	p, err := f.planLocators(spaces)
 	if err != nil {
@@ -265,6 +277,22 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 		if err := f.Sync(); err != nil {
 			return fail("sync", err)
 		}
+	}
+	return f.restorePrimaryFooter(fail)
+}
+
+// restorePrimaryFooter puts the footer back at the end of the data of a
+// file opened from its backup footer (the primary one missing or invalid),
+// as the check before writing assumed it would be. The caller holds f.mu.
+func (f *File) restorePrimaryFooter(fail func(string, error) error) error {
+	if f.source == FooterPrimary {
+		return nil
+	}
+	if err := f.rewriteFooter(); err != nil {
+		return fail("footer", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail("sync", err)
 	}
 	return nil
 }
@@ -364,6 +392,13 @@ func fileSize(name string) (int64, error) {
 	return o.size, nil
 }
 
+// Bounds on the blocks SetParent moves to make room for locators: a few
+// MiB, whatever the layout (one 2 MiB block frees room for any path).
+const (
+	maxMoveBytes = 4 << 20
+	maxMoves     = 16
+)
+
 // blockMove is a planned relocation of one data block.
 type blockMove struct {
 	block    int64
@@ -434,7 +469,12 @@ func (f *File) planLocators(sizes []int64) (locatorPlan, error) {
 		if next >= len(blocks) {
 			break
 		}
-		// Move the lowest block behind everything.
+		// Move the lowest block behind everything, within bounds: each
+		// move costs a block's copy and two syncs.
+		if len(plan.moves) > 0 && (int64(len(plan.moves)+1)*blockBytes > maxMoveBytes || len(plan.moves) >= maxMoves) {
+			return plan, fmt.Errorf("the new locators need room that only moving more than %d blocks (%d bytes) would make: %w",
+				len(plan.moves), int64(len(plan.moves))*blockBytes, ErrTooLarge)
+		}
 		b := blocks[next]
 		next++
 		if from := int64(b.entry) * SectorSize; from+blockBytes > f.size {
