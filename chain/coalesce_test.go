@@ -124,6 +124,12 @@ func coalesceCases() []coalesceCase {
 			c := vhdtest.Child(t, filepath.Join(dir, "c.vhd"), p, nil, mixedWrites(size)...)
 			return c, []string{p}, ""
 		}},
+		{name: "dynamic-trailing-space", build: func(t *testing.T, dir string) (string, []string, string) {
+			p := vhdtest.Dynamic(t, filepath.Join(dir, "p.vhd"), size, nil, parentWrites()...)
+			moveFooter(t, p, 16*miB) // unused space the coalesce cuts off
+			c := vhdtest.Child(t, filepath.Join(dir, "c.vhd"), p, nil, mixedWrites(size)...)
+			return c, []string{p}, ""
+		}},
 		{name: "fixed", build: func(t *testing.T, dir string) (string, []string, string) {
 			p := vhdtest.Fixed(t, filepath.Join(dir, "p.vhd"), size, nil, parentWrites()...)
 			c := vhdtest.Child(t, filepath.Join(dir, "c.vhd"), p, nil, mixedWrites(size)...)
@@ -168,6 +174,19 @@ func coalesceCases() []coalesceCase {
 			})
 			return paths[0], paths[3:], ""
 		}, into: func(parent []string) string { return parent[0] }},
+	}
+}
+
+// moveFooter moves the primary footer of the VHD at path extra bytes
+// further, leaving unused space behind the data.
+func moveFooter(t *testing.T, path string, extra int64) {
+	t.Helper()
+	b := readRaw(t, path)
+	footer := b[len(b)-512:]
+	b = append(b[:len(b)-512], make([]byte, extra)...)
+	b = append(b, footer...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
