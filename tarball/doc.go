@@ -12,7 +12,7 @@
 // each an independent deflate stream. Every gzip reader decodes such a
 // stream unchanged (GNU tar -z, gzip, pigz, Python's gzip and tarfile
 // "r:gz"; not Python's stream mode "r|gz", which reads only the first
-// member, and before Python 3.12 fails on any FEXTRA field). Each
+// member, and in Python 3.11 fails on any FEXTRA field). Each
 // member's header carries its compressed length in an FEXTRA subfield "VK",
 // so that Unpack finds the pieces from a pipe, without seeking or inflating,
 // and decodes them on every core; an empty final member carries the length
