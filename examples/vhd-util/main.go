@@ -30,6 +30,8 @@ func lookup(name string) (command, bool) {
 		return runRead, true
 	case "key":
 		return runKey, true
+	case "fill":
+		return runFill, true
 	case "query":
 		return runQuery, true
 	case "set":
@@ -49,7 +51,7 @@ func lookup(name string) (command, bool) {
 // "invalid COMMAND" exit 0, which a caller would take for success.
 func unsupported(name string) bool {
 	switch name {
-	case "resize", "fill", "revert", "copy":
+	case "resize", "revert", "copy":
 		return true
 	}
 	return false

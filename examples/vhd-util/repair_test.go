@@ -18,7 +18,7 @@ func expectSound(name string, want func(t *testing.T, dir string) []byte) func(*
 		t.Helper()
 		p := filepath.Join(dir, name)
 		rep, err := vhd.CheckFile(context.Background(), p, nil)
-		if err != nil {
+		if rep == nil { // an error without a report; parent rules not run are fine
 			t.Fatal(err)
 		}
 		if !rep.ValidSoFar() {
