@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"syscall"
 	"fmt"
 	"io"
 
@@ -73,6 +75,10 @@ func runModify(args []string, stdout, stderr io.Writer) int {
 	err := f.SetParent(context.Background(), parent, &vhd.SetParentOptions{Raw: raw})
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	var nr *vhd.NotRegularError
+	if errors.As(err, &nr) {
+		err = syscall.EINVAL // vhd-util: not a regular file or block device
 	}
 	if err != nil {
 		e := errno(err)

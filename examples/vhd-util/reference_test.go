@@ -56,7 +56,7 @@ func runBinary(bin, src, work string, args []string, fresh map[string]bool) (out
 	if err != nil {
 		return o, err
 	}
-	o.Files, err = treeContents(work, fresh)
+	o.Files, err = treeContents(work, fresh, madeBy(args))
 	return o, err
 }
 
@@ -134,7 +134,7 @@ func copyTree(src, dst string) error {
 // treeContents returns the files under dir. Files not in old (made by the
 // command) have their footers' timestamp, checksum and UUID masked, since
 // they differ from run to run.
-func treeContents(dir string, old map[string]bool) (map[string]string, error) {
+func treeContents(dir string, old map[string]bool, made string) (map[string]string, error) {
 	m := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -161,7 +161,7 @@ func treeContents(dir string, old map[string]bool) (map[string]string, error) {
 		if err != nil {
 			return err
 		}
-		if old != nil && !old[rel] {
+		if old != nil && (!old[rel] || rel == made) {
 			for _, off := range []int{0, len(b) - 512} {
 				if off >= 0 && len(b) >= 512 && string(b[off:off+8]) == "conectix" {
 					clear(b[off+24 : off+28])
@@ -173,6 +173,20 @@ func treeContents(dir string, old map[string]bool) (map[string]string, error) {
 		return nil
 	})
 	return m, err
+}
+
+// madeBy returns the file create or snapshot makes (-n), whose identity
+// and time differ from run to run; "" for other commands.
+func madeBy(args []string) string {
+	if len(args) == 0 || args[0] != "create" && args[0] != "snapshot" {
+		return ""
+	}
+	for i := 1; i+1 < len(args); i++ {
+		if args[i] == "-n" {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 // describeFiles says how the files of two outcomes differ, briefly.
@@ -247,7 +261,7 @@ func TestReference(t *testing.T) {
 		if c.setup != nil {
 			c.setup(t, src)
 		}
-		old, err := treeContents(src, nil)
+		old, err := treeContents(src, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,6 +346,8 @@ func deliberate(name string, args []string, ref, ours outcome, files string) str
 		return "vhd-util hangs or aborts"
 	case (args[0] == "set" || args[0] == "modify") && ours.Code == errEINVAL && strings.Contains(ours.Stderr, "not changed: it fails check"):
 		return "writers refuse a file that fails check"
+	case args[0] == "snapshot" && ours.Code == errEINVAL && strings.Contains(ours.Stderr, "not used as a parent: it fails check"):
+		return "snapshot refuses a parent that fails check"
 	case args[0] == "modify" && ref.Code == 0 && ours.Code == 0 && ref.Stdout == ours.Stdout && files != "":
 		return "modify -p writes new locators before the header, never over the live ones"
 	case args[0] == "modify" && ours.Code == errEINVAL && len(args) >= 5 && (args[4] == args[2] || args[4] == "c.vhd"):

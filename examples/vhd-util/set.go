@@ -99,3 +99,14 @@ func refused(stderr io.Writer, name string, err error) {
 		fmt.Fprintf(stderr, "%s: not changed: it fails check: %s\n", name, ce.Problems[0].Msg)
 	}
 }
+
+// refusedParent explains on stderr, and reports, a snapshot refused because
+// its parent fails check.
+func refusedParent(stderr io.Writer, parent string, err error) bool {
+	var ce *vhd.CheckError
+	if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+		return false
+	}
+	fmt.Fprintf(stderr, "%s: not used as a parent: it fails check: %s\n", parent, ce.Problems[0].Msg)
+	return true
+}

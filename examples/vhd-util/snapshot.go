@@ -96,7 +96,11 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 				err = &fs.PathError{Op: "open", Path: name, Err: derr}
 			}
 		}
+		if refusedParent(stderr, parent, err) {
+			return errEINVAL
+		}
 		return createFailed(name, err, stderr)
 	}
 	return 0
 }
+
