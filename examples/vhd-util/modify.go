@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"syscall"
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/vhdkit/vhdkit/vhd"
 )

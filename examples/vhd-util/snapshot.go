@@ -103,4 +103,3 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
