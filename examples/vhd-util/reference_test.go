@@ -235,7 +235,10 @@ func TestReference(t *testing.T) {
 		t.Skip("VHDKIT_VHDUTIL does not name a blktap vhd-util")
 	}
 	root := t.TempDir()
-	ours := buildCommand(t, root)
+	ours := os.Getenv("VHDKIT_VHDUTIL_OURS") // a prebuilt drop-in, to count the differences of an old one
+	if ours == "" {
+		ours = buildCommand(t, root)
+	}
 	cases := corpus()
 	if pat := os.Getenv("VHDKIT_CORPUS"); pat != "" {
 		var keep []corpusCase
@@ -352,7 +355,7 @@ func deliberate(name string, args []string, ref, ours outcome, files string) str
 		return "modify -p writes new locators before the header, never over the live ones"
 	case args[0] == "modify" && ours.Code == errEINVAL && len(args) >= 5 && (args[4] == args[2] || args[4] == "c.vhd"):
 		return "modify -p refuses to make a disk its own parent"
-	case strings.Contains(ours.Stdout+ours.Stderr, "error opening") && above2040GiB(name),
+	case above2040GiB(name) && ours.Code == errEINVAL,
 		args[0] == "create" && strings.Contains(ours.Stderr, "failed to create: -22") && ref.Code == 0:
 		return "sizes above 2040 GiB are refused"
 	case args[0] == "snapshot" && ref.Code == 0 && ours.Code == errEINVAL && oddSize(name):
