@@ -34,11 +34,15 @@
 // Where vhd-util misbehaves in a way no caller can depend on, this command
 // does better:
 //
-//   - modify -p checks everything before its first write, grows locators
-//     when the new path is longer than the old one (vhd-util fails with
-//     ENAMETOOLONG after rewriting some of them), gives a child without
-//     locators blktap's three, and syncs between steps, so an error or a
-//     crash never leaves a child half-rewritten (vhd.File.SetParent).
+//   - set, modify -p and snapshot refuse a file (for snapshot, a parent)
+//     that check rejects, before any write: exit 22 with vhd-util's output,
+//     and the first problem on standard error ("NAME: not changed: it
+//     fails check: ...", "PARENT: not used as a parent: ...").
+//   - modify -p checks everything before its first write, writes the new
+//     locators before the header and never over the live ones, and syncs
+//     between steps, so an error or a crash never leaves a child
+//     half-rewritten (vhd.File.SetParent); a disk is not made its own
+//     parent.
 //   - A header that fails open-time validation fails at once: there is no
 //     ten-times one-second retry loop, in query or in check.
 //   - Parent walks (query -d, check -p) stop at a cycle, found by device
@@ -46,21 +50,29 @@
 //     run out; query -d also resolves a raw parent, which vhd-util counts
 //     without looking for it.
 //   - A batmap smaller than the map blktap reads for the virtual size makes
-//     vhd-util check abort on an assertion (exit 134, output lost); this
-//     command prints the problem and the dump and exits 22.
-//   - Files are not opened with O_DIRECT, and --debug enables no syslog.
-//   - create refuses sizes above 2040 GiB (XenServer's limit; BAT entries
-//     cannot address more than 2 TiB anyway).
+//     vhd-util abort on an assertion (exit 134, output lost); this command
+//     reports EINVAL.
+//   - Sizes above 2040 GiB (XenServer's limit; BAT entries cannot address
+//     more than 2 TiB anyway) are refused: a footer claiming one does not
+//     open, and create, snapshot -S and create -S refuse them, where
+//     vhd-util's arithmetic wraps or it runs for minutes.
+//   - snapshot refuses a parent whose size is not whole sectors.
+//   - Files are not opened with O_DIRECT, and --debug enables no syslog;
+//     query's reads still fail with the errno an O_DIRECT read would
+//     (EINVAL at an unaligned offset).
 //
 // What is missing: the commands read, scan, repair, resize,
 // revert, fill, key and copy, and modify -s and -z, fail with a message on
 // standard error and exit 95 (EOPNOTSUPP) rather than being mistaken for
 // an unknown command, whose exit status 0 a caller would take for success.
-// check -s (statistics) exits 95 too. The usage texts are this command's
-// own wording (no script parses them), as are the few failure messages
-// the reference does not pin down: "failed to set 'FIELD' field of NAME:
-// -ERR" (set), "failed to create CHILD: -ERR" (snapshot) and the metadata
-// dump that follows "NAME appears invalid; dumping metadata" (check). The
-// marker of a VHD without a batmap lives in an extended attribute, which
-// is read and written on Linux only.
+// check -s (statistics) exits 95 too. The usage texts are vhd-util's; the
+// metadata dump that follows "NAME appears invalid; dumping metadata"
+// (check) is this command's own (no script parses it). The marker of a
+// VHD without a batmap lives in an extended attribute, which is read and
+// written on Linux only.
+//
+// The package's tests compare all of this with blktap's vhd-util on a
+// generated corpus of damaged files and arguments when VHDKIT_VHDUTIL
+// names one (TestReference), and keep each difference fixed in a golden
+// case (TestReferenceGolden).
 package main
