@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -148,15 +149,29 @@ func fuzzSeedEdits(f *testing.F) {
 	}
 }
 
-// guard fails the fuzz input if fn has not returned after two seconds: a
-// hang detector for the fuzzer, not a speed assertion.
+// guard runs fn and fails the fuzz input if it used more than 2 s of CPU
+// or allocated more than 64 MiB, or is still running after a minute (a
+// hang). CPU time, not wall time, so that a loaded machine does not fail
+// the input; allocations are counted in-process because a fuzz worker's RSS
+// includes the fuzzing engine's own 100 MiB shared-memory buffer. These are
+// limits a hostile input must not reach, not speed assertions.
 func guard(t *testing.T, fn func()) {
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0 := cpuTime()
 	done := make(chan struct{})
 	go func() { defer close(done); fn() }()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
-		t.Fatal("input took more than 2 s")
+	case <-time.After(time.Minute):
+		t.Fatal("input still running after a minute")
+	}
+	if d := cpuTime() - cpu0; d > 2*time.Second {
+		t.Fatalf("input took %v of CPU", d)
+	}
+	runtime.ReadMemStats(&m1)
+	if d := m1.TotalAlloc - m0.TotalAlloc; d > 64<<20 {
+		t.Fatalf("input allocated %d MiB", d>>20)
 	}
 }
 
