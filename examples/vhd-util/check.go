@@ -55,12 +55,10 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		checkUsage(stdout)
 		return errEINVAL
 	}
-	if stats {
-		fmt.Fprintf(stderr, "%s: check -s (statistics) is not supported by this implementation\n", progName)
-		return errEOPNOTSUPP
-	}
-
 	ctx := context.Background()
+	if stats {
+		return checkWithStats(ctx, name, co, parents, stdout) // check_stats.go
+	}
 	if code := checkOne(ctx, name, co, stdout); code != 0 || !parents {
 		return code
 	}
