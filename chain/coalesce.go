@@ -46,7 +46,11 @@ type CoalesceOptions struct {
 	// and every link between it and Into are coalesced into Into in one
 	// pass, each sector taken from the link nearest the child that holds
 	// it, so that Into then reads as the child did. "" means the child's
-	// immediate parent.
+	// immediate parent. Afterwards the child and the links between it and
+	// Into hold nothing Into lacks: the caller relinks the child's
+	// children to Into and may delete the child, and then each link
+	// between once no other file has it as parent (a sibling branch still
+	// reads through it, and below it now sees the coalesced data).
 	Into string
 	// Sparse leaves a block newly allocated in the parent a hole on disk
 	// where the child holds no sector (vhd-util coalesce -s), instead of

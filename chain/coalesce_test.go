@@ -332,6 +332,9 @@ func TestCoalesceRefuses(t *testing.T) {
 	if _, err := Coalesce(context.Background(), big, &CoalesceOptions{Mode: Compat}); !errors.Is(err, ErrLargerThanParent) {
 		t.Errorf("larger child: err = %v, want ErrLargerThanParent", err)
 	}
+	if fileSum(t, p) != sum {
+		t.Error("a larger child's coalesce wrote the parent")
+	}
 	if _, err := Coalesce(context.Background(), p, &CoalesceOptions{Mode: Compat}); !errors.Is(err, vhd.ErrNotDifferencing) {
 		t.Errorf("dynamic input: err = %v, want ErrNotDifferencing", err)
 	}
@@ -347,6 +350,21 @@ func TestCoalesceRefuses(t *testing.T) {
 	}
 	if _, err := Coalesce(context.Background(), c, &CoalesceOptions{Mode: Compat, Into: big}); !errors.Is(err, ErrNotAncestor) {
 		t.Errorf("Into a non-ancestor: err = %v, want ErrNotAncestor", err)
+	}
+
+	// Confined: a parent outside the root is never opened for writing.
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := vhdtest.Dynamic(t, filepath.Join(dir, "out.vhd"), 4*miB, nil)
+	in := vhdtest.Child(t, filepath.Join(root, "in.vhd"), out, nil, vhdtest.Fill(4, 0, 4096))
+	sum = fileSum(t, out)
+	if _, err := Coalesce(context.Background(), in, &CoalesceOptions{Root: root}); !errors.Is(err, ErrOutsideRoot) {
+		t.Errorf("parent outside the root: err = %v, want ErrOutsideRoot", err)
+	}
+	if fileSum(t, out) != sum {
+		t.Error("a parent outside the root was written")
 	}
 }
 
