@@ -181,7 +181,9 @@ func (c *copier) prepare() error {
 	have := make([]byte, vhd.FooterSize)
 	n, _ := c.t.f.ReadAt(have, c.final)
 	if c.t.size == want && n == len(have) && bytes.Equal(have, d.footer) {
-		return nil
+		// In place already (a rerun after a crash, say); sync it anyway,
+		// since a killed run may have left it in the page cache only.
+		return c.t.f.Sync()
 	}
 	if _, err := c.t.f.WriteAt(d.footer, c.final); err != nil {
 		return err
