@@ -31,9 +31,9 @@ type StreamSpec struct {
 	Type DiskType
 	// Size is the virtual size in bytes: a multiple of 512, at most MaxSize.
 	Size int64
-	// UUID is the disk's identity; Time its creation time. Both are
-	// written as given (zero values included), so that the same spec gives
-	// the same bytes.
+	// UUID is the disk's identity (not zero); Time its creation time
+	// (zero: VHD time 0). Both are written as given, so that the same spec
+	// gives the same bytes.
 	UUID UUID
 	Time time.Time
 	// Parent names a differencing disk's parent (UUID, ModTime, Name, and
@@ -79,6 +79,9 @@ func NewStream(spec *StreamSpec) (*Stream, error) {
 	sp := &s.spec
 	if sp.Size < 0 || sp.Size%SectorSize != 0 || sp.Size > MaxSize {
 		return nil, fmt.Errorf("vhd: stream size %d must be a multiple of 512 from 0 to %d: %w", sp.Size, int64(MaxSize), ErrTooLarge)
+	}
+	if sp.UUID.IsZero() {
+		return nil, errors.New("vhd: a stream needs a UUID: vhd-util check refuses a null one")
 	}
 	switch sp.Type {
 	case DiskFixed, DiskDynamic:
