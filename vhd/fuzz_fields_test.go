@@ -64,6 +64,9 @@ const editRecord = 11
 // applyEdits applies the edits encoded in edits to a copy of image.
 func applyEdits(image, edits []byte) []byte {
 	b := bytes.Clone(image)
+	// At most 64 edits and 1 MiB of growth: the harness's own memory must
+	// not hide the library's.
+	edits = edits[:min(len(edits), 64*editRecord)]
 	for len(edits) >= editRecord {
 		e := edits[:editRecord]
 		edits = edits[editRecord:]
@@ -76,7 +79,9 @@ func applyEdits(image, edits []byte) []byte {
 					b = b[:v%uint64(len(b)+1)]
 				}
 			case 1: // grow by up to 64 KiB of zeros
-				b = append(b, make([]byte, v%(64<<10))...)
+				if len(b) < len(image)+1<<20 {
+					b = append(b, make([]byte, v%(64<<10))...)
+				}
 			case 2: // flip a byte
 				if len(b) > 0 {
 					b[v%uint64(len(b))] ^= byte(v >> 56)
