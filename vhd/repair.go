@@ -102,32 +102,44 @@ func (f *File) Repair(ctx context.Context, opts *RepairOptions) (*RepairReport, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	fail := func(step string, err error) (*RepairReport, error) {
-		return nil, fmt.Errorf("vhd: %s: repair: %s: %w", f.name, step, err)
+	if err := f.commitFooter(ft, want, rep.FooterOffset, rep.NewFileSize, rep.Primary, rep.Backup, "repair"); err != nil {
+		return nil, err
 	}
-	if rep.Primary {
-		if _, err := f.w.WriteAt(want, rep.FooterOffset); err != nil {
-			return fail(fmt.Sprintf("writing the primary footer at %d", rep.FooterOffset), err)
+	return rep, nil
+}
+
+// commitFooter writes footer ft (encoded as want) as the primary footer at
+// off and, with backup, at offset 0, and makes the file newSize bytes, in
+// the order that leaves the old file or the new one after a crash: the
+// primary written and synced, the file cut and synced, the copy at 0
+// written and synced. The caller holds f.mu.
+func (f *File) commitFooter(ft Footer, want []byte, off, newSize int64, primary, backup bool, op string) error {
+	fail := func(step string, err error) error {
+		return fmt.Errorf("vhd: %s: %s: %s: %w", f.name, op, step, err)
+	}
+	if primary {
+		if _, err := f.w.WriteAt(want, off); err != nil {
+			return fail(fmt.Sprintf("writing the primary footer at %d", off), err)
 		}
 		if err := f.Sync(); err != nil {
 			return fail("syncing the primary footer", err)
 		}
 	}
-	if !f.device && rep.NewFileSize != max(f.size, rep.FooterOffset+FooterSize) {
+	if !f.device && newSize != max(f.size, off+FooterSize) {
 		t, ok := f.w.(interface{ Truncate(int64) error })
 		if !ok {
 			return fail("cutting the file", fmt.Errorf("the storage cannot be truncated"))
 		}
-		if err := t.Truncate(rep.NewFileSize); err != nil {
-			return fail(fmt.Sprintf("truncating to %d", rep.NewFileSize), err)
+		if err := t.Truncate(newSize); err != nil {
+			return fail(fmt.Sprintf("truncating to %d", newSize), err)
 		}
 		if err := f.Sync(); err != nil {
 			return fail("syncing the truncation", err)
 		}
 	}
-	f.size = rep.NewFileSize
+	f.size = newSize
 	f.Footer, f.source = ft, FooterPrimary
-	if rep.Backup {
+	if backup {
 		if _, err := f.w.WriteAt(want, 0); err != nil {
 			return fail("writing the footer copy at 0", err)
 		}
@@ -135,7 +147,7 @@ func (f *File) Repair(ctx context.Context, opts *RepairOptions) (*RepairReport, 
 			return fail("syncing the footer copy at 0", err)
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // checkRepaired checks the file as the repair would leave it, size bytes

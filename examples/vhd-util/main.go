@@ -32,6 +32,8 @@ func lookup(name string) (command, bool) {
 		return runKey, true
 	case "fill":
 		return runFill, true
+	case "resize":
+		return runResize, true
 	case "query":
 		return runQuery, true
 	case "set":
@@ -51,7 +53,7 @@ func lookup(name string) (command, bool) {
 // "invalid COMMAND" exit 0, which a caller would take for success.
 func unsupported(name string) bool {
 	switch name {
-	case "resize", "revert", "copy":
+	case "revert", "copy":
 		return true
 	}
 	return false
