@@ -349,9 +349,9 @@ func slowLog() func(start time.Time, allocs0 uint64, which uint8, data []byte) {
 				}
 			}
 		}
-		sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+		sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
 		metrics.Read(sample)
-		mem = append(mem, fmt.Sprintf("go total: %d kB", sample[0].Value.Uint64()>>10))
+		mem = append(mem, fmt.Sprintf("go total: %d kB, heap objects: %d kB", sample[0].Value.Uint64()>>10, sample[1].Value.Uint64()>>10))
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			return
