@@ -29,9 +29,9 @@ var (
 	// ErrLargerThanParent reports a child whose virtual size is larger than
 	// its parent's, which a coalesce cannot copy without growing the
 	// parent. It is reported before anything is written.
-	ErrLargerThanParent = errors.New("chain: child larger than its parent")
+	ErrLargerThanParent = errors.New("child larger than its parent")
 	// ErrLocked reports a parent another coalesce holds locked (flock).
-	ErrLocked = errors.New("chain: file locked by another coalesce")
+	ErrLocked = errors.New("file locked by another coalesce")
 )
 
 // CoalesceOptions configure [Coalesce]. The zero value is confined mode

@@ -20,7 +20,7 @@ const DefaultScanTimeout = 30 * time.Second
 
 // ErrScanTimeout is the error of a file that [Scan] gave up on because
 // the work on it outlasted [ScanOptions.Timeout] (a stuck NFS server, say).
-var ErrScanTimeout = errors.New("chain: scan of the file timed out")
+var ErrScanTimeout = errors.New("scan of the file timed out")
 
 // ScanOptions configure [Scan]. The zero value scans with the full open,
 // without markers, confined to each file's own directory.

@@ -296,7 +296,7 @@ func (c *Chain) ancestorIndex(path string) (int, error) {
 
 // ErrNotAncestor reports a delta's RelativeTo that is not a link below the
 // leaf.
-var ErrNotAncestor = errors.New("chain: not an ancestor in the chain")
+var ErrNotAncestor = errors.New("not an ancestor in the chain")
 
 func isZero(b []byte) bool {
 	for len(b) >= 8 {
