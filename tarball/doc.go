@@ -45,7 +45,7 @@
 // Pack's memory use depends on the options, not on the data: about
 // Concurrency times three pieces of BlockSize, in and out, plus a 1 MiB copy
 // buffer. Unpack holds at most Concurrency (8) pieces or chunks decoded ahead,
-// each at most 4 MiB plus its compressed bytes, one more per core being
+// each at most 2 MiB plus its compressed bytes, one more per core being
 // decoded, and a 1 MiB copy buffer: about 30 MiB resident with Pack's 1 MiB
 // pieces, 10-15 MiB for a foreign single-member stream.
 //

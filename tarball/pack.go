@@ -42,7 +42,7 @@ type PackOptions struct {
 	Concurrency int
 	// BlockSize is the size in bytes of the pieces of the tar stream that
 	// are compressed independently, each as one gzip member; 0 means
-	// DefaultBlockSize. Unpack decodes pieces of up to 4 MiB in parallel
+	// DefaultBlockSize. Unpack decodes pieces of up to 2 MiB in parallel
 	// and larger ones serially.
 	BlockSize int
 	// Progress, if not nil, is called at the start and end of each entry

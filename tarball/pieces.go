@@ -31,7 +31,7 @@ const (
 	pieceHeaderLen = 10 + 2 + 4 + pieceDataLen
 	// maxPiece bounds the decompressed and compressed size of a piece that
 	// Unpack decodes in parallel; Pack indexes only pieces this small.
-	maxPiece = 4 << 20
+	maxPiece = 2 << 20
 	// maxPieceCompressed allows for deflate's overhead on incompressible
 	// data (5 bytes per stored block of at most 64 KiB) and some slack.
 	maxPieceCompressed = maxPiece + maxPiece/64 + 1024
