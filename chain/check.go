@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/vhdkit/vhdkit/vhd"
 )
@@ -17,9 +16,9 @@ import (
 // NewResolver(root) or CompatResolver() as opts.Parents to look further.
 // To check a whole chain, with the rules between its links, use [Validate].
 //
-// The error is the checker's *vhd.CheckError when the file has problems; an
-// error wrapping [ErrNotRun] when it has none but some rule could not run
-// (report.NotRun says which); or the error that stopped the check, such as
+// The error is the checker's *vhd.CheckError when the file has problems or
+// some rule could not run (it then matches vhd.ErrIncomplete, and
+// report.NotRun says which), or the error that stopped the check, such as
 // an *fs.PathError or one wrapping vhd.ErrNotRegular. A nil error means
 // every rule ran and passed. opts may be nil.
 func CheckFile(ctx context.Context, name string, opts *vhd.CheckOptions) (*vhd.CheckReport, error) {
@@ -38,15 +37,5 @@ func CheckFile(ctx context.Context, name string, opts *vhd.CheckOptions) (*vhd.C
 		}
 		o.Parents = res
 	}
-	rep, err := vhd.CheckFile(ctx, name, &o)
-	if err == nil && len(rep.NotRun) > 0 {
-		err = notRun(rep)
-	}
-	return rep, err
-}
-
-// notRun returns the error for a report without problems whose NotRun
-// lists rules that could not run.
-func notRun(rep *vhd.CheckReport) error {
-	return fmt.Errorf("%s: %w: %s", rep.File, ErrNotRun, rep.NotRun[0])
+	return vhd.CheckFile(ctx, name, &o)
 }

@@ -50,10 +50,6 @@ var (
 	// ErrDuplicateUUID reports two links of one chain with the same footer
 	// UUID (confined mode); see DuplicateUUIDError.
 	ErrDuplicateUUID = errors.New("two links have the same UUID")
-	// ErrNotRun reports a check that found no problem but could not run
-	// every rule (vhd.CheckReport.NotRun lists them): not a valid verdict.
-	// It is vhd.ErrIncomplete, which vhd.Check's error matches then.
-	ErrNotRun = vhd.ErrIncomplete
 	// ErrWriteDepth reports an Options.WriteDepth the chain has no link at.
 	ErrWriteDepth = errors.New("no link at the depth to write")
 	// ErrNoRoot reports confined-mode options without a root directory.

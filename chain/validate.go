@@ -19,7 +19,7 @@ import (
 //     parent rules (so in confined mode every MacX, W2ku and W2ru locator
 //     of every link, not only the one that resolved first, must stay in the
 //     root) and CheckOptions.Compat set in compatible mode; a link whose
-//     check could not run every rule is a problem wrapping [ErrNotRun];
+//     check could not run every rule is a problem matching vhd.ErrIncomplete;
 //   - every child's header parent UUID equals its parent's footer UUID
 //     ([UUIDMismatchError]), unless Options.IgnoreParentUUID is set or the
 //     parent is raw;
@@ -178,11 +178,7 @@ func (c *Chain) checkAll(ctx context.Context, o *Options) []error {
 					return
 				}
 				o := opts
-				rep, err := vhd.CheckFile(ctx, c.Links[i].Path, &o)
-				if err == nil && len(rep.NotRun) > 0 {
-					err = notRun(rep)
-				}
-				errs[i] = err
+				_, errs[i] = vhd.CheckFile(ctx, c.Links[i].Path, &o)
 			}
 		})
 	}
