@@ -34,6 +34,8 @@ func lookup(name string) (command, bool) {
 		return runFill, true
 	case "resize":
 		return runResize, true
+	case "copy":
+		return runCopy, true
 	case "query":
 		return runQuery, true
 	case "set":
@@ -53,7 +55,7 @@ func lookup(name string) (command, bool) {
 // "invalid COMMAND" exit 0, which a caller would take for success.
 func unsupported(name string) bool {
 	switch name {
-	case "revert", "copy":
+	case "revert":
 		return true
 	}
 	return false
