@@ -36,6 +36,8 @@ func lookup(name string) (command, bool) {
 		return runResize, true
 	case "copy":
 		return runCopy, true
+	case "revert":
+		return runRevert, true
 	case "query":
 		return runQuery, true
 	case "set":
@@ -51,15 +53,10 @@ func lookup(name string) (command, bool) {
 }
 
 // unsupported reports whether name is a vhd-util subcommand this drop-in
-// knowingly lacks. Those fail with EOPNOTSUPP rather than vhd-util's
-// "invalid COMMAND" exit 0, which a caller would take for success.
-func unsupported(name string) bool {
-	switch name {
-	case "revert":
-		return true
-	}
-	return false
-}
+// knowingly lacks; those fail with EOPNOTSUPP rather than vhd-util's
+// "invalid COMMAND" exit 0, which a caller would take for success. Every
+// command is implemented now (some options are refused, each saying so).
+func unsupported(name string) bool { return false }
 
 // run executes vhd-util with args (without the program name) and returns
 // its exit status: 0, or a positive errno as vhd-util exits with.

@@ -162,8 +162,6 @@ func TestTopLevel(t *testing.T) {
 			want: result{Stdout: top, Stderr: "invalid COMMAND frobnicate\n"}},
 		{name: "debug is not a command", args: []string{"--debug", "query"},
 			want: result{Stdout: top, Stderr: "invalid COMMAND --debug\n"}},
-		{name: "out of scope command", args: []string{"revert", "-n", "x"},
-			want: result{Stderr: "vhd-util: COMMAND revert is not supported by this implementation\n", Code: 95}},
 	})
 }
 
