@@ -438,3 +438,76 @@ func TestStreamRefusals(t *testing.T) {
 		t.Errorf("a changed chain's stream wrote all %d bytes", buf.Len())
 	}
 }
+
+// TestStreamProgress: each call's Done never decreases and Total never
+// changes; a context cancelled in the middle stops the stream before its
+// footer.
+func TestStreamProgress(t *testing.T) {
+	dir := tempDir(t)
+	paths := vhdtest.Chain(t, dir, 2, 9*mib, nil, func(i int) []vhdtest.Write {
+		return []vhdtest.Write{vhdtest.Fill(uint64(i), int64(i)*4*mib, 3*mib)}
+	})
+	c, err := chain.Walk(context.Background(), paths[0], &chain.Options{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []chain.Progress
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelAt := int64(-1)
+	opts := &chain.StreamOptions{Progress: func(p chain.Progress) {
+		got = append(got, p)
+		if p.Phase == chain.PhaseStream && cancelAt >= 0 && p.Done >= cancelAt {
+			cancel()
+		}
+	}}
+	plan, err := c.PlanStream(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := plan.WriteStream(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	check := func(phase chain.Phase, total int64) {
+		t.Helper()
+		var last int64 = -1
+		n := 0
+		for _, p := range got {
+			if p.Phase != phase {
+				continue
+			}
+			n++
+			if p.Done < last || p.Total != total || p.Name != paths[0] {
+				t.Errorf("%s: %+v after Done %d; want Total %d, Name %s", phase, p, last, total, paths[0])
+			}
+			last = p.Done
+		}
+		if n == 0 || last != total {
+			t.Errorf("%s: %d reports, last Done %d, want %d", phase, n, last, total)
+		}
+	}
+	check(chain.PhasePlan, c.VirtualSize())
+	check(chain.PhaseStream, plan.Size())
+
+	// Cancelled after the first block: no footer, an error.
+	cancelAt = 1
+	buf.Reset()
+	if _, err := plan.WriteStream(ctx, &buf); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled mid-stream: %v", err)
+	}
+	if int64(buf.Len()) >= plan.Size() || bytes.HasSuffix(buf.Bytes(), mustFooter(t, plan)) {
+		t.Errorf("a cancelled stream wrote %d of %d bytes, or its footer", buf.Len(), plan.Size())
+	}
+}
+
+func mustFooter(t *testing.T, plan *chain.StreamPlan) []byte {
+	t.Helper()
+	ft := plan.Footer()
+	b, err := ft.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
