@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -293,6 +294,16 @@ func TestStream(t *testing.T) {
 						t.Errorf("received stream differs: %s", firstDiff(b, first))
 					}
 					if m.opts.Format == chain.StreamDelta {
+						// Without a parent opener the parent rules do not
+						// run; the stream is read on the others, but has
+						// no raw form.
+						s, err := vhd.NewStreamReader(context.Background(), bytes.NewReader(first), nil)
+						if err != nil {
+							t.Fatalf("NewStreamReader of a delta without Parents: %v", err)
+						}
+						if _, err := s.WriteRaw(context.Background(), io.Discard); !errors.Is(err, vhd.ErrNoParentReader) {
+							t.Errorf("delta to raw: %v, want ErrNoParentReader", err)
+						}
 						return // libvhdi misreads some parent sectors; the other readers cover deltas
 					}
 					if py := optionalTool(t, "/usr/bin/python3"); py != "" {

@@ -44,7 +44,7 @@ type ReadStreamOptions struct {
 	// Check tunes the metadata check (Check's footer, header, BAT, batmap
 	// and locator rules, run before any data is written). Its Parents
 	// resolves a differencing stream's parent for the parent rules; when
-	// nil those rules are not run.
+	// nil those rules are not run and the stream is accepted on the others.
 	Check CheckOptions
 	// Progress, when set, is called as the stream is read.
 	Progress func(Progress)
@@ -324,7 +324,10 @@ func (s *StreamReader) check(ctx context.Context) error {
 	img := &headImage{head: s.head, size: s.end + FooterSize, footer: s.head[:FooterSize]}
 	co := s.opts.Check
 	co.Name = s.opts.Name
-	_, err := Check(ctx, img, img.size, &co)
+	rep, err := Check(ctx, img, img.size, &co)
+	if err != nil && co.Parents == nil && errors.Is(err, ErrIncomplete) && rep.ValidSoFar() {
+		return nil // only the parent rules did not run, as documented
+	}
 	return err
 }
 
