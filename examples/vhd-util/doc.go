@@ -61,12 +61,7 @@
 //     query's reads still fail with the errno an O_DIRECT read would
 //     (EINVAL at an unaligned offset).
 //
-// What is missing: the commands read, scan, repair, resize,
-// revert, fill, key and copy, and modify -s and -z, fail with a message on
-// standard error and exit 95 (EOPNOTSUPP) rather than being mistaken for
-// an unknown command, whose exit status 0 a caller would take for success.
-// check -s (statistics) exits 95 too. The usage texts are vhd-util's; the
-// metadata dump that follows "NAME appears invalid; dumping metadata"
+// The usage texts are vhd-util's; the metadata dump that follows "NAME appears invalid; dumping metadata"
 // (check) is this command's own (no script parses it). The marker of a
 // VHD without a batmap lives in an extended attribute, which is read and
 // written on Linux only.

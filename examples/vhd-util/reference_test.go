@@ -369,8 +369,11 @@ func deliberate(name string, args []string, ref, ours outcome, files string) str
 		return "sizes above 2040 GiB are refused"
 	case args[0] == "snapshot" && ref.Code == 0 && ours.Code == errEINVAL && oddSize(name):
 		return "snapshot refuses a parent whose size is not whole sectors"
-	case args[0] == "check" && slicesContain(args, "-s"):
-		return "check -s is not implemented"
+	case args[0] == "snapshot" && ours.Code == errEINVAL && madeBy(args) != "" && madeBy(args) == snapshotParent(args):
+		return "a snapshot onto its own parent is refused"
+	case ours.Code == errEINVAL && strings.Contains(name, "2^63"),
+		args[0] == "snapshot" && ours.Code == errEINVAL && tooLargeS(args):
+		return "sizes above 2040 GiB are refused"
 	}
 	return ""
 }
@@ -407,9 +410,20 @@ func oddSize(name string) bool {
 	return n%512 != 0
 }
 
-func slicesContain(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
+// snapshotParent returns snapshot's -p argument.
+func snapshotParent(args []string) string {
+	for i := 1; i+1 < len(args); i++ {
+		if args[i] == "-p" {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// tooLargeS reports whether a command asks for -S above 2040 GiB.
+func tooLargeS(args []string) bool {
+	for i := 1; i+1 < len(args); i++ {
+		if args[i] == "-S" && strtoull(args[i+1]) > vhd.MaxSize>>20 {
 			return true
 		}
 	}
