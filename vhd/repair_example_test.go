@@ -62,6 +62,6 @@ func ExampleFile_Grow() {
 	if err := f.Grow(context.Background(), 100<<20); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(f.VirtualSize() >> 20, "MiB")
+	fmt.Println(f.VirtualSize()>>20, "MiB")
 	// Output: 100 MiB
 }
