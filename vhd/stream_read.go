@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -704,9 +705,18 @@ func ReceiveStream(ctx context.Context, r io.Reader, path string, opts *ReadStre
 	if err := tmp.Close(); err != nil {
 		return nil, err
 	}
-	// Link, not rename, so that a file created at path meanwhile is kept.
+	// Link, not rename, so that a file created at path meanwhile is kept;
+	// where hard links are not supported, rename after a last look.
 	if err := os.Link(tmp.Name(), path); err != nil {
-		return nil, err
+		if errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return nil, fmt.Errorf("vhd: receiving into %s: %w", path, os.ErrExist)
+		}
+		if rerr := os.Rename(tmp.Name(), path); rerr != nil {
+			return nil, rerr
+		}
 	}
 	ok = true
 	os.Remove(tmp.Name())

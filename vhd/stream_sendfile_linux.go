@@ -2,6 +2,7 @@ package vhd
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -42,7 +43,7 @@ func sendFile(dst, src *os.File, off, n int64) (int64, error) {
 					serr = err
 					return true
 				case k == 0:
-					serr = ErrTruncated // src ended early
+					serr = fmt.Errorf("vhd: sendfile: source ends at %d, %d bytes short: %w", o, n-done, ErrTruncated)
 					return true
 				}
 			}
