@@ -19,9 +19,10 @@ import (
 )
 
 // bigCoalesceChain builds, in dir, p.vhd (512 MiB, its first 96 MiB
-// written) and c.vhd, a child holding about 300 MiB: 120 whole blocks,
-// half of them over the parent's data, and 60 blocks written in several
-// partial runs. It returns the child's allocated data bytes.
+// written) and c.vhd, a child of 180 allocated blocks: 120 whole blocks,
+// half of them over the parent's data, and 60 blocks written in four
+// partial runs (1 MiB of data each); every block's data is its own. It
+// returns the child's allocated data bytes.
 func bigCoalesceChain(tb testing.TB, dir string) int64 {
 	tb.Helper()
 	const size = 512 * mib
@@ -44,10 +45,10 @@ func bigCoalesceChain(tb testing.TB, dir string) int64 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	block := vhdtest.Pattern(2, 2*mib)
 	var data int64
 	for i := int64(0); i < 120; i++ {
 		blk := 16 + i*2 // every other block from 32 MiB: over the parent's data, then past it
+		block := vhdtest.Pattern(uint64(blk), 2*mib)
 		if _, err := cf.WriteAt(block, blk*2*mib); err != nil {
 			tb.Fatal(err)
 		}
@@ -55,6 +56,7 @@ func bigCoalesceChain(tb testing.TB, dir string) int64 {
 	}
 	for i := int64(0); i < 60; i++ {
 		blk := 17 + i*4
+		block := vhdtest.Pattern(uint64(blk), 256*1024)
 		for r := int64(0); r < 4; r++ {
 			off := blk*2*mib + r*512*1024 + 512*(3+r)
 			if _, err := cf.WriteAt(block[:256*1024], off); err != nil {
