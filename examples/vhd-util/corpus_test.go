@@ -422,7 +422,7 @@ func corpus() []corpusCase {
 	add("parent size 2^63", parentIs(func(t *testing.T, dir string) {
 		patchFooterField(vhdtest.Both, true, field{off: 48, size: 8}, 1<<63)(t, filepath.Join(dir, "p.vhd"))
 	}), childCmds)
-	add("grandparent: child of c", func(t *testing.T, dir string) {
+	add("grandparent of size 2^63", func(t *testing.T, dir string) {
 		baseChain(t, dir)
 		vhdtest.Child(t, filepath.Join(dir, "g.vhd"), filepath.Join(dir, "c.vhd"), nil)
 		patchFooterField(vhdtest.Both, true, field{off: 48, size: 8}, 1<<63)(t, filepath.Join(dir, "p.vhd"))
