@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/vhdkit/vhdkit/vhd"
 )
 
 // Sentinel errors, always wrapped in an *Error naming the operation and the
@@ -44,8 +46,9 @@ var (
 	// chain packages' errors.
 	ErrInvalidChain = errors.New("invalid VHD chain")
 	// ErrChanged reports, from Export, a source file whose size, ctime or
-	// footer changed while it was streamed.
-	ErrChanged = errors.New("file changed while being exported")
+	// footer changed while it was streamed. It is vhd.ErrChanged, the one
+	// sentinel for a source that changed under a reader.
+	ErrChanged = vhd.ErrChanged
 	// ErrJournal reports a journal that cannot be read or written.
 	ErrJournal = errors.New("bad journal")
 	// ErrBusy reports an operation on a staging area another process holds.

@@ -40,7 +40,7 @@ type Progress struct {
 // ErrChanged reports a source whose size or modification time (or, for a
 // chain, the blocks its metadata allocates) changed between planning a
 // stream and writing its end.
-var ErrChanged = errors.New("vhd: source changed while being streamed")
+var ErrChanged = errors.New("vhd: source changed while being read")
 
 // RawStreamOptions configure [PlanRawStream].
 type RawStreamOptions struct {

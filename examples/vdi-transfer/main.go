@@ -7,6 +7,8 @@
 //	vdi-transfer upload --sr SR UUID... > image.tgz
 //	vdi-transfer download --sr SR < image.tgz     # JSON result on stdout
 //	vdi-transfer recover --sr SR                  # remove what killed runs left
+//	vdi-transfer convert [--to vhd|raw|fixed] [--relative-to BASE.vhd] LEAF.vhd > out.vhd
+//	vdi-transfer convert --from raw DISK.raw > out.vhd
 //
 // Flags come before arguments. Run "vdi-transfer COMMAND -h" for a
 // command's flags. Exit status: 0 on success and for -h, 1 when the work
