@@ -489,7 +489,13 @@ func (f *File) SetHidden(v uint8) error {
 	if err := f.writable(); err != nil {
 		return err
 	}
-	if err := f.checkForWrite(context.Background(), "set the hidden flag"); err != nil {
+	// Setting 0 or 1 is how a file whose only problem is a hidden flag out
+	// of range gets mended, so that problem alone does not refuse it.
+	var mends func(Problem) bool
+	if v <= 1 {
+		mends = badHiddenOnly
+	}
+	if err := f.checkForWriteExcept(context.Background(), "set the hidden flag", mends); err != nil {
 		return err
 	}
 	if err := f.prepare(); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 )
 
 // checkForWrite runs the full default [Check] on the file before the first
@@ -17,6 +19,14 @@ import (
 // the primary footer back: with the backup copy appended. The error wraps
 // the *CheckError with every problem.
 func (f *File) checkForWrite(ctx context.Context, op string) error {
+	return f.checkForWriteExcept(ctx, op, nil)
+}
+
+// checkForWriteExcept is checkForWrite that lets a writer go ahead when
+// every problem found is one that allowed says the write itself mends (for
+// SetHidden, a hidden flag out of range). The File is then not marked
+// checked: the next writer checks again.
+func (f *File) checkForWriteExcept(ctx context.Context, op string, allowed func(Problem) bool) error {
 	if f.checked {
 		return nil
 	}
@@ -32,11 +42,21 @@ func (f *File) checkForWrite(ctx context.Context, op string) error {
 		return c.fatal
 	}
 	if !c.soundForWriting() {
+		if allowed != nil && c.otherNotRun == 0 && c.rep.Truncated == 0 && len(c.rep.Problems) > 0 &&
+			!slices.ContainsFunc(c.rep.Problems, func(p Problem) bool { return !allowed(p) }) {
+			return nil
+		}
 		ce := &CheckError{File: f.name, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
 		return fmt.Errorf("%w: refusing to %s", ce, op)
 	}
 	f.checked = true
 	return nil
+}
+
+// badHiddenOnly reports whether p is the footer rule SetHidden mends: a
+// hidden flag other than 0 or 1, in the primary or the backup footer.
+func badHiddenOnly(p Problem) bool {
+	return (p.Part == "primary footer" || p.Part == "backup footer") && strings.HasSuffix(p.Msg, "invalid 'hidden' state")
 }
 
 // footerAppended reads as r (of size bytes) followed by footer.
