@@ -265,21 +265,7 @@ func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, 
 		}
 		// Runs of sectors whose bits agree.
 		for a < b {
-			sec := (a - bstart) / vhd.SectorSize
-			set := bit(bm, sec)
-			end := a
-			for end < b {
-				sec := (end - bstart) / vhd.SectorSize
-				if bit(bm, sec) != set {
-					break
-				}
-				// Skip whole bytes of equal bits quickly.
-				step := int64(1)
-				if sec%8 == 0 && (bm[sec/8] == 0 && !set || bm[sec/8] == 0xFF && set) {
-					step = 8
-				}
-				end = bstart + min(b-bstart, (sec+step)*vhd.SectorSize)
-			}
+			end, set := bitRun(bm, bstart, a, b)
 			if set {
 				if err := readFull(ly.r, p[a-off:end-off], dataOff+(a-bstart), ly.path); err != nil {
 					return err
@@ -331,4 +317,25 @@ func mergeSpans(s []span) []span {
 		}
 	}
 	return out
+}
+
+// bitRun returns the end of the run of sectors, starting at virtual offset
+// a and ending at b at most, whose bits in bm (the bitmap of the block that
+// starts at bstart) agree, and whether they are set.
+func bitRun(bm []byte, bstart, a, b int64) (end int64, set bool) {
+	set = bit(bm, (a-bstart)/vhd.SectorSize)
+	end = a
+	for end < b {
+		sec := (end - bstart) / vhd.SectorSize
+		if bit(bm, sec) != set {
+			break
+		}
+		// Skip whole bytes of equal bits quickly.
+		step := int64(1)
+		if sec%8 == 0 && (bm[sec/8] == 0 && !set || bm[sec/8] == 0xFF && set) {
+			step = 8
+		}
+		end = bstart + min(b-bstart, (sec+step)*vhd.SectorSize)
+	}
+	return end, set
 }

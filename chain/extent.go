@@ -191,20 +191,7 @@ func (e *engine) mapLayerSpan(li int, sp span, s *mapScratch, emit func(a, b int
 			return fmt.Errorf("chain: %s: bitmap of block %d: %w", ly.path, blk, err)
 		}
 		for a < b {
-			sec := (a - bstart) / vhd.SectorSize
-			set := bit(bm, sec)
-			end := a
-			for end < b {
-				sec := (end - bstart) / vhd.SectorSize
-				if bit(bm, sec) != set {
-					break
-				}
-				if sec%8 == 0 && (bm[sec/8] == 0 && !set || bm[sec/8] == 0xFF && set) {
-					end = min(b, bstart+(sec+8)*vhd.SectorSize)
-				} else {
-					end = min(b, bstart+(sec+1)*vhd.SectorSize)
-				}
-			}
+			end, set := bitRun(bm, bstart, a, b)
 			if set {
 				emit(a, end, li, true, dataOff+(a-bstart))
 			} else {
