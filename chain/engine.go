@@ -214,20 +214,27 @@ func (e *engine) read(p []byte, off int64, s *scratch, zeros *[]span) error {
 // holds into p, zeros what it answers as zero, and appends the rest to
 // s.next for the parent.
 func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, zero func(a, b int64)) error {
-	if ly.bs == 0 { // fixed
-		return readFull(ly.r, p[sp.a-off:sp.b-off], sp.a, ly.path)
-	}
 	diff := ly.typ == vhd.DiskDifferencing
-	absent := func(a, b int64) {
-		if diff {
-			if n := len(s.next); n > 0 && s.next[n-1].b == a {
-				s.next[n-1].b = b
+	return ly.walkSpan(sp, &s.bitmap,
+		func(a, b, fileOff int64) error { return readFull(ly.r, p[a-off:b-off], fileOff, ly.path) },
+		func(a, b int64) {
+			if diff {
+				s.next = appendSpan(s.next, a, b)
 			} else {
-				s.next = append(s.next, span{a, b})
+				zero(a, b)
 			}
-		} else {
-			zero(a, b)
-		}
+		})
+}
+
+// walkSpan splits the span sp of the virtual disk by what layer ly holds,
+// from its BAT, batmap and bitmaps: held gets each run the layer holds with
+// the offset of its data in the file, absent each run it does not (zeros for
+// a dynamic disk, the parent's for a differencing one). A fixed disk holds
+// everything. bitmap is scratch space for one block's bitmap. The reader and
+// the extent map both walk layers here, so they cannot disagree.
+func (ly *layer) walkSpan(sp span, bitmap *[]byte, held func(a, b, fileOff int64) error, absent func(a, b int64)) error {
+	if ly.bs == 0 { // fixed
+		return held(sp.a, sp.b, sp.a)
 	}
 	for a := sp.a; a < sp.b; {
 		blk := a / ly.bs
@@ -250,16 +257,16 @@ func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, 
 				ly.path, blk, entry, ly.fileLen, vhd.ErrTruncated)
 		}
 		if ly.batmap != nil && ly.batmap.Full(blk) {
-			if err := readFull(ly.r, p[a-off:b-off], dataOff+(a-bstart), ly.path); err != nil {
+			if err := held(a, b, dataOff+(a-bstart)); err != nil {
 				return err
 			}
 			a = b
 			continue
 		}
-		if int64(cap(s.bitmap)) < ly.bmBytes {
-			s.bitmap = make([]byte, ly.bmBytes)
+		if int64(cap(*bitmap)) < ly.bmBytes {
+			*bitmap = make([]byte, ly.bmBytes)
 		}
-		bm := s.bitmap[:ly.bmBytes]
+		bm := (*bitmap)[:ly.bmBytes]
 		if err := readFull(ly.r, bm, bmOff, ly.path); err != nil {
 			return fmt.Errorf("%s: bitmap of block %d: %w", ly.path, blk, err)
 		}
@@ -267,7 +274,7 @@ func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, 
 		for a < b {
 			end, set := bitRun(bm, bstart, a, b)
 			if set {
-				if err := readFull(ly.r, p[a-off:end-off], dataOff+(a-bstart), ly.path); err != nil {
+				if err := held(a, end, dataOff+(a-bstart)); err != nil {
 					return err
 				}
 			} else {
@@ -277,6 +284,16 @@ func (e *engine) layerSpan(ly *layer, p []byte, off int64, sp span, s *scratch, 
 		}
 	}
 	return nil
+}
+
+// appendSpan appends [a, b) to spans, joining it to the last span when they
+// touch.
+func appendSpan(spans []span, a, b int64) []span {
+	if n := len(spans); n > 0 && spans[n-1].b == a {
+		spans[n-1].b = b
+		return spans
+	}
+	return append(spans, span{a, b})
 }
 
 func bit(bm []byte, i int64) bool { return bm[i/8]&(0x80>>(i%8)) != 0 }

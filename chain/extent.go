@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"slices"
 
@@ -143,64 +142,16 @@ func (e *engine) mapLayerSpan(li int, sp span, s *mapScratch, emit func(a, b int
 	if err != nil {
 		return err
 	}
-	if ly.bs == 0 { // fixed
-		emit(sp.a, sp.b, li, true, sp.a)
-		return nil
-	}
 	diff := ly.typ == vhd.DiskDifferencing
-	absent := func(a, b int64) {
-		if !diff {
-			emit(a, b, li, false, -1)
-			return
-		}
-		if n := len(s.next); n > 0 && s.next[n-1].b == a {
-			s.next[n-1].b = b
-		} else {
-			s.next = append(s.next, span{a, b})
-		}
-	}
-	for a := sp.a; a < sp.b; {
-		blk := a / ly.bs
-		bstart := blk * ly.bs
-		b := min(sp.b, bstart+ly.bs)
-		entry := uint32(vhd.Unallocated)
-		if blk < int64(len(ly.bat)) {
-			entry = ly.bat[blk]
-		}
-		if entry == vhd.Unallocated {
-			absent(a, b)
-			a = b
-			continue
-		}
-		bmOff := int64(entry) * vhd.SectorSize
-		dataOff := bmOff + ly.bmBytes
-		if dataOff+ly.bs > ly.fileLen {
-			return fmt.Errorf("chain: %s: block %d at sector %#x lies past the end of the file (%d bytes): %w",
-				ly.path, blk, entry, ly.fileLen, vhd.ErrTruncated)
-		}
-		if ly.batmap != nil && ly.batmap.Full(blk) {
-			emit(a, b, li, true, dataOff+(a-bstart))
-			a = b
-			continue
-		}
-		if int64(cap(s.bitmap)) < ly.bmBytes {
-			s.bitmap = make([]byte, ly.bmBytes)
-		}
-		bm := s.bitmap[:ly.bmBytes]
-		if err := readFull(ly.r, bm, bmOff, ly.path); err != nil {
-			return fmt.Errorf("chain: %s: bitmap of block %d: %w", ly.path, blk, err)
-		}
-		for a < b {
-			end, set := bitRun(bm, bstart, a, b)
-			if set {
-				emit(a, end, li, true, dataOff+(a-bstart))
+	return ly.walkSpan(sp, &s.bitmap,
+		func(a, b, fileOff int64) error { emit(a, b, li, true, fileOff); return nil },
+		func(a, b int64) {
+			if diff {
+				s.next = appendSpan(s.next, a, b)
 			} else {
-				absent(a, end)
+				emit(a, b, li, false, -1)
 			}
-			a = end
-		}
-	}
-	return nil
+		})
 }
 
 // extentMerger joins adjacent runs answered alike before yielding them.
