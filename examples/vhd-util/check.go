@@ -62,7 +62,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if code := checkOne(ctx, name, co, stdout); code != 0 || !parents {
 		return code
 	}
-	if code := checkParents(ctx, name, co, stdout); code != 0 {
+	if code := checkParents(ctx, name, co, stdout, nil); code != 0 {
 		fmt.Fprintf(stdout, "error checking parents: -%d\n", code)
 		return code
 	}
@@ -128,8 +128,9 @@ func problemErrno(p vhd.Problem) int {
 
 // checkParents is check -p after the file itself passed: each ancestor is
 // checked in turn, named by its resolved path, up to a base or a raw
-// parent. It returns the first error.
-func checkParents(ctx context.Context, name string, co vhd.CheckOptions, stdout io.Writer) int {
+// parent. It returns the first error. Each ancestor that passes is appended
+// to checked when checked is not nil (check -s reports on them).
+func checkParents(ctx context.Context, name string, co vhd.CheckOptions, stdout io.Writer, checked *[]string) int {
 	var seen []os.FileInfo
 	cur := name
 	for {
@@ -162,6 +163,9 @@ func checkParents(ctx context.Context, name string, co vhd.CheckOptions, stdout 
 		}
 		if code := checkOne(ctx, parent, co, stdout); code != 0 {
 			return code
+		}
+		if checked != nil {
+			*checked = append(*checked, parent)
 		}
 		cur = parent
 	}

@@ -24,7 +24,7 @@ func checkWithStats(ctx context.Context, name string, co vhd.CheckOptions, paren
 	if code == 0 {
 		checked = append(checked, name)
 		if parents {
-			code = checkParentsStats(ctx, name, co, &out, &checked)
+			code = checkParents(ctx, name, co, &out, &checked)
 			if code != 0 {
 				fmt.Fprintf(&out, "error checking parents: -%d\n", code)
 			}
@@ -46,37 +46,6 @@ func checkWithStats(ctx context.Context, name string, co vhd.CheckOptions, paren
 	}
 	printStats(stdout, stats)
 	return 0
-}
-
-// checkParentsStats is checkParents, recording each parent checked.
-func checkParentsStats(ctx context.Context, name string, co vhd.CheckOptions, out io.Writer, checked *[]string) int {
-	cur := name
-	for range maxDepth {
-		f, err := vhd.Open(cur)
-		if err != nil {
-			e := openErrno(cur, err)
-			fmt.Fprintf(out, "error getting parent: -%d\n", e)
-			return e
-		}
-		if !f.HasParent() || f.ParentUUID().IsZero() {
-			f.Close()
-			return 0
-		}
-		parent, _, err := newResolver().Parent(f)
-		f.Close()
-		if err != nil {
-			e := errno(err)
-			fmt.Fprintf(out, "error getting parent: -%d\n", e)
-			return e
-		}
-		if code := checkOne(ctx, parent, co, out); code != 0 {
-			return code
-		}
-		*checked = append(*checked, parent)
-		cur = parent
-	}
-	fmt.Fprintf(out, "error getting parent: -%d\n", errELOOP)
-	return errELOOP
 }
 
 // sectorStats is what check -s counts for one file.
