@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,12 @@ func checkOne(ctx context.Context, name string, co vhd.CheckOptions, stdout io.W
 		fmt.Fprintf(stdout, "%s is not a regular file or block device\n", name)
 		return errEINVAL
 	}
+	if msg := unalignedFooter(st); msg != "" {
+		fmt.Fprintln(stdout, msg)
+		fmt.Fprintf(stdout, "%s appears invalid; dumping metadata\n", name)
+		dumpMetadata(stdout, name)
+		return errEINVAL
+	}
 	co.Name = name
 	rep, err := vhd.CheckFile(ctx, name, &co)
 	var ce *vhd.CheckError
@@ -91,10 +98,15 @@ func checkOne(ctx context.Context, name string, co vhd.CheckOptions, stdout io.W
 		}
 		return 0
 	case errors.As(err, &ce) && len(ce.Problems) > 0:
-		p := ce.Problems[0]
+		p := directIO(name, st.Size(), co.UseBackupFooter, ce.Problems[0])
 		if errors.Is(p.Err, vhd.ErrOpenFailed) {
 			// vhd-util has no message of its own here: the dump starts
-			// with the failed open.
+			// with the failed open, whose errno is libvhd's.
+			if f, oerr := vhd.Open(name); oerr != nil {
+				p.Msg = fmt.Sprintf("Failed to open %s: -%d", name, openErrno(name, oerr))
+			} else {
+				f.Close()
+			}
 			fmt.Fprintf(stdout, "%s appears invalid; dumping metadata\n", name)
 			fmt.Fprintln(stdout, p.Msg)
 			dumpRaw(stdout, name)
@@ -112,6 +124,58 @@ func checkOne(ctx context.Context, name string, co vhd.CheckOptions, stdout io.W
 	e := errno(err)
 	fmt.Fprintf(stdout, "error checking %s: -%d\n", name, e)
 	return e
+}
+
+// unalignedFooter is vhd-util check's first read, of the primary footer,
+// as blktap opens the file (O_DIRECT): at EOF-511 when the size is not a
+// multiple of 512, which O_DIRECT refuses (EINVAL) unless the size is
+// 512·n+511 (a short footer). It returns vhd-util's message, or "".
+func unalignedFooter(st os.FileInfo) string {
+	sz := st.Size()
+	if !st.Mode().IsRegular() || sz < vhd.SectorSize-1 || sz%vhd.SectorSize == 0 || sz%vhd.SectorSize == vhd.SectorSize-1 {
+		return ""
+	}
+	return fmt.Sprintf("error reading primary footer: -%d", errEINVAL)
+}
+
+// directIO gives a header problem of step 3 the message vhd-util check
+// prints when its own read of the header fails as blktap's O_DIRECT read
+// does: a header offset no seek reaches (see maxSeek) is "error seeking to
+// header: -22", an unaligned one "error reading header: -22", whatever
+// the bytes there hold. The header offset is that of the footer in use:
+// the backup with -i (check uses it then, or an identical primary), else
+// the primary. Other problems are returned as they are.
+func directIO(name string, size int64, backup bool, p vhd.Problem) vhd.Problem {
+	if !errors.Is(p.Err, vhd.ErrHeaderInvalid) || !(strings.HasPrefix(p.Msg, "error reading header: ") || strings.HasPrefix(p.Msg, "header is invalid: ")) {
+		return p
+	}
+	off := int64(0)
+	if !backup {
+		off = size - vhd.FooterSize
+		if size%vhd.SectorSize == vhd.SectorSize-1 {
+			off = size - (vhd.SectorSize - 1)
+		}
+	}
+	b := make([]byte, 24)
+	f, err := os.Open(name)
+	if err != nil {
+		return p
+	}
+	defer f.Close()
+	if off < 0 {
+		return p
+	}
+	if _, err := f.ReadAt(b, off); err != nil {
+		return p
+	}
+	dataOffset := binary.BigEndian.Uint64(b[16:])
+	switch {
+	case dataOffset >= maxSeek:
+		p.Msg = fmt.Sprintf("error seeking to header: -%d", errEINVAL)
+	case dataOffset%vhd.SectorSize != 0:
+		p.Msg = fmt.Sprintf("error reading header: -%d", errEINVAL)
+	}
+	return p
 }
 
 // problemErrno is the exit status for a problem: the errno its message

@@ -238,7 +238,8 @@ func TestCheck(t *testing.T) {
 			}
 			f.Write(make([]byte, 100))
 			f.Close()
-		}, args: []string{"-i", "-n", "a.vhd"}, msg: "invalid file size: 0x201264", code: 22},
+			// blktap reads the footer at EOF-511 with O_DIRECT: EINVAL.
+		}, args: []string{"-i", "-n", "a.vhd"}, msg: "error reading primary footer: -22", code: 22},
 		{name: "bitmap clear", setup: func(t *testing.T, dir string) {
 			// The data's first byte is zero: vhd-util's zero test skips it.
 			p := vhdtest.Dynamic(t, filepath.Join(dir, "a.vhd"), 10*mib, nil, vhdtest.Write{Offset: 1024, Data: []byte{0, 1}})

@@ -159,3 +159,73 @@ func make1023() []byte {
 	}
 	return b
 }
+
+// TestReferenceFixes holds one case for each difference from blktap's
+// vhd-util that TestReference found in check, snapshot and set on corrupt
+// and out-of-range inputs and that was fixed. The expectations are
+// vhd-util's, and with VHDKIT_VHDUTIL each case is run through the
+// reference too: its exit status, output (a failing check's up to the
+// metadata dump) and the files named must match.
+func TestReferenceFixes(t *testing.T) {
+	dyn := func(edits ...func(*testing.T, string)) func(*testing.T, string) { return mutate(baseDynamic, edits...) }
+	child := func(edits ...func(*testing.T, string)) func(*testing.T, string) { return mutate(baseChain, edits...) }
+	dataOffset := field{off: 16, size: 8}
+	currentSize := field{off: 48, size: 8}
+	invalid := func(name string, first ...string) string {
+		return lines(append(first, name+" appears invalid; dumping metadata")...)
+	}
+	snapshot := []string{"snapshot", "-n", "s.vhd", "-p", "c.vhd"}
+	cases := []refCase{
+		// check reads the footer and the header as blktap does, with
+		// O_DIRECT: an unaligned offset is EINVAL, one no seek reaches too.
+		{cliCase: cliCase{name: "check: header at an unaligned offset", setup: dyn(patchFooterField(vhdtest.Both, true, dataOffset, 1)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "error reading header: -22"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check: header no seek reaches", setup: dyn(patchFooterField(vhdtest.Both, true, dataOffset, 1<<63-1)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "error seeking to header: -22"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check -p: child's header no seek reaches", setup: child(patchFooterField(vhdtest.Both, true, dataOffset, 1<<63-1)),
+			args: []string{"check", "-n", "c.vhd", "-p"}, want: result{Stdout: invalid("c.vhd", "error seeking to header: -22"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check: a size of 512n+1", setup: dyn(truncateTo(513)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "error reading primary footer: -22"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check: a size of 512n+1 after the data", setup: dyn(truncateTo(4202497)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "error reading primary footer: -22"), Code: 22}}, cutDump: true},
+		// check -i: the open (which takes a valid primary) fails with
+		// libvhd's errno: EPIPE past the end, EINVAL beyond a seek.
+		{cliCase: cliCase{name: "check -i: primary's header past the end", setup: dyn(patchFooterField(vhdtest.Primary, true, dataOffset, 1<<40)),
+			args: []string{"check", "-n", "d.vhd", "-i"}, want: result{Stdout: invalid("d.vhd"), Code: 32}}, cutDump: true},
+		{cliCase: cliCase{name: "check -i: primary's header no seek reaches", setup: dyn(patchFooterField(vhdtest.Primary, true, dataOffset, 1<<63)),
+			args: []string{"check", "-n", "d.vhd", "-i"}, want: result{Stdout: invalid("d.vhd"), Code: 22}}, cutDump: true},
+
+		// snapshot walks past empty parents reading each BAT as libvhd
+		// does, takes a size of 0 for the target's, and refuses a child
+		// smaller than the target.
+		{cliCase: cliCase{name: "snapshot of an empty child of size 0", setup: child(patchFooterField(vhdtest.Both, true, currentSize, 0)),
+			args: snapshot, then: expect(result{Stdout: lines("10", "$D/p.vhd")}, "query", "-n", "s.vhd", "-vp")}},
+		{cliCase: cliCase{name: "snapshot of an empty child smaller than its parent", setup: child(patchFooterField(vhdtest.Both, true, currentSize, 512)),
+			args: snapshot, want: result{Code: 22}, then: expectAbsent("s.vhd")}},
+		{cliCase: cliCase{name: "snapshot of a child whose BAT is too small", setup: child(patchHeaderField(true, field{off: 28, size: 4}, 1)),
+			args: snapshot, want: result{Code: 22}, then: expectAbsent("s.vhd")}},
+		{cliCase: cliCase{name: "snapshot of a child whose BAT has no entry", setup: child(patchHeaderField(true, field{off: 28, size: 4}, 0)),
+			args: snapshot, want: result{Code: 22}, then: expectAbsent("s.vhd")}},
+		{cliCase: cliCase{name: "snapshot of a child whose BAT is past the end", setup: child(patchHeaderField(true, field{off: 16, size: 8}, 1<<40)),
+			args: snapshot, want: result{Code: 32}, then: expectAbsent("s.vhd")}},
+		{cliCase: cliCase{name: "snapshot of a child cut after its header", setup: child(truncateTo(1536)),
+			args: snapshot, want: result{Code: 32}, then: expectAbsent("s.vhd")}},
+
+		// set: a fixed disk's footer is not written over its last data
+		// byte; the marker's header is written with zero reserved bytes.
+		{cliCase: cliCase{name: "set hidden on a fixed disk with a short footer", setup: mutate(baseFixed, truncateTo(4*mib+511)),
+			args: []string{"set", "-n", "f.vhd", "-f", "hidden", "-v", "1"}, want: result{Code: 22}}, files: []string{"f.vhd"}},
+		{cliCase: cliCase{name: "set marker zeroes the batmap's reserved bytes", setup: dyn(patchRaw(batmapHdrOff+94, 1, 1)),
+			args: []string{"set", "-n", "d.vhd", "-f", "marker", "-v", "7"},
+			then: func(t *testing.T, dir string) {
+				b, err := os.ReadFile(filepath.Join(dir, "d.vhd"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := b[batmapHdrOff+28 : batmapHdrOff+95]; got[0] != 7 || got[66] != 0 {
+					t.Errorf("batmap header marker %d, reserved[0] %d; want 7, 0", got[0], got[66])
+				}
+			}}, files: []string{"d.vhd"}},
+	}
+	runRefCases(t, cases)
+}
