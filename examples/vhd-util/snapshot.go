@@ -72,7 +72,25 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 	case lim < 0:
 		so.DepthLimit = 1
 	}
-	f, err := vhd.Snapshot(name, parent, so)
+	target := parent
+	if so.SkipEmptyParents {
+		t, code := snapshotTarget(parent)
+		if code != 0 {
+			return code
+		}
+		if t != "" && t != parent {
+			size, tsize := virtualSize(parent), virtualSize(t)
+			switch {
+			case size == 0:
+				// vhd-util takes a size of 0 for "the target's".
+				target, so.SkipEmptyParents = t, false
+			case size < tsize:
+				// vhd-util refuses a child smaller than its parent.
+				return errEINVAL
+			}
+		}
+	}
+	f, err := vhd.Snapshot(name, target, so)
 	if err == nil {
 		err = f.Close()
 	}
@@ -102,4 +120,59 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 		return createFailed(name, err, stderr)
 	}
 	return 0
+}
+
+// snapshotTarget walks from parent past the differencing disks that hold
+// no block, as vhd-util snapshot finds the disk it links the child to,
+// reading each BAT as libvhd does: a BAT smaller than the disk's size needs
+// fails with EINVAL, one past the end with EPIPE; that errno is returned.
+// The walk stops with target "" where vhd.Snapshot's own walk decides
+// (a link that does not open, a parent that does not resolve, a raw
+// parent): it reports those failures as vhd-util does.
+func snapshotTarget(parent string) (target string, code int) {
+	cur := parent
+	for range 1024 {
+		f, err := vhd.Open(cur)
+		if err != nil || f.Footer.Disabled() {
+			if f != nil {
+				f.Close()
+			}
+			return "", 0
+		}
+		if f.Footer.DiskType != vhd.DiskDifferencing {
+			f.Close()
+			return cur, 0
+		}
+		c := newCompat(f)
+		n, err := c.allocated()
+		c.close()
+		if err != nil || n > 0 || f.ParentUUID().IsZero() {
+			f.Close()
+			if err != nil {
+				return "", errno(err)
+			}
+			if n > 0 {
+				return cur, 0
+			}
+			return "", 0
+		}
+		next, _, err := newResolver().Parent(f)
+		f.Close()
+		if err != nil {
+			return "", 0
+		}
+		cur = next
+	}
+	return "", 0
+}
+
+// virtualSize is the footer's current size of the VHD at name, 0 when it
+// does not open.
+func virtualSize(name string) uint64 {
+	f, err := vhd.Open(name)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	return f.Footer.CurrentSize
 }
