@@ -513,8 +513,9 @@ func (f *File) SetHidden(v uint8) error {
 }
 
 // SetMarker sets the marker byte of the batmap header (vhd-util set -f
-// marker). Files without a batmap keep the marker in an extended attribute,
-// which this package does not write: they return [ErrNoBatmap].
+// marker), writing the header's reserved bytes as zeros, as blktap does.
+// Files without a batmap keep the marker in an extended attribute, which
+// this package does not write: they return [ErrNoBatmap].
 func (f *File) SetMarker(v uint8) error {
 	if err := f.writable(); err != nil {
 		return err
@@ -531,6 +532,8 @@ func (f *File) SetMarker(v uint8) error {
 		return fmt.Errorf("vhd: %s: %w", f.name, ErrNoBatmap)
 	}
 	f.batmap.Header.Marker = v
+	// blktap writes the batmap header with its reserved bytes zeroed.
+	f.batmap.Header.Reserved = [len(f.batmap.Header.Reserved)]byte{}
 	return f.writeBatmapHeader()
 }
 

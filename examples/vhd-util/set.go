@@ -55,6 +55,14 @@ func runSet(args []string, stdout, stderr io.Writer) int {
 	if f == nil {
 		return code
 	}
+	if field == "hidden" && !f.Footer.IsDynamic() && f.FileSize()%vhd.SectorSize != 0 {
+		// blktap writes a fixed disk's footer at EOF-512, which its
+		// O_DIRECT write refuses when unaligned (a short footer): the
+		// file is left as it is, as it must be, since that write would
+		// land on the disk's last data byte.
+		f.Close()
+		return errEINVAL
+	}
 	var err error
 	if field == "hidden" {
 		err = f.SetHidden(uint8(value))
