@@ -59,7 +59,7 @@ func ExampleFile_Grow() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	if err := f.Grow(context.Background(), 100<<20); err != nil {
+	if err := f.Grow(context.Background(), 100<<20, nil); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(f.VirtualSize()>>20, "MiB")

@@ -38,7 +38,7 @@ func TestInteropRepairedAndGrown(t *testing.T) {
 	if f, err = vhd.OpenFile(grown, os.O_RDWR); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Grow(context.Background(), 40*mib); err != nil {
+	if err := f.Grow(context.Background(), 40*mib, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

@@ -45,7 +45,7 @@ func TestGrowCrash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s, f.Grow(context.Background(), 50*mib)
+		return s, f.Grow(context.Background(), 50*mib, nil)
 	}
 	s, err := grow(0)
 	if err != nil {
@@ -94,7 +94,7 @@ func TestGrowRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := f.Grow(context.Background(), tc.size); !errors.Is(err, tc.want) {
+			if err := f.Grow(context.Background(), tc.size, nil); !errors.Is(err, tc.want) {
 				t.Errorf("Grow(%d): %v, want %v", tc.size, err, tc.want)
 			}
 			if s.ops != 0 {
@@ -120,7 +120,7 @@ func TestGrow1GiBTo100GiB(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := f.Grow(context.Background(), 100<<30); err != nil {
+	if err := f.Grow(context.Background(), 100<<30, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
