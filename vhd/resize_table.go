@@ -135,6 +135,9 @@ func (f *File) growTable(ctx context.Context, entries uint32, size int64, log *s
 		return fail("metadata", err)
 	}
 	lay := f.newMetaLayout(entries, size)
+	if f.tableGrowsInPlace(lay) {
+		return f.growTableInPlace(entries, log, fail)
+	}
 	// The final metadata goes at the table, [t, t+size); a temporary copy
 	// first goes at x, past both the old metadata and the final one, so
 	// that neither write covers metadata a header points at.
@@ -270,4 +273,56 @@ func (f *File) planTableMoves(limit, eod int64) ([]blockMove, error) {
 		end = to + blockBytes
 	}
 	return moves, nil
+}
+
+// tableGrowsInPlace reports whether the table can take the entries of
+// layout l where it is: it keeps its sectors, the batmap has room for the
+// new blocks and marks none of them. The caller holds f.mu.
+func (f *File) tableGrowsInPlace(l metaLayout) bool {
+	if l.batBytes != batBytes(f.Header.MaxTableEntries) {
+		return false
+	}
+	bm := f.batmap
+	if bm == nil {
+		return true
+	}
+	if l.batmapSecs != int64(bm.Header.Size) {
+		return false
+	}
+	for i := int64(len(f.bat)); i < int64(l.entries) && i/8 < int64(len(bm.Map)); i++ {
+		if bm.Full(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// growTableInPlace gives the table entries entries in the sectors it
+// has, as blktap does: the entries past the current blocks are marked
+// unallocated and the header gets the new count, then both are synced.
+// No sync is needed between the two: at the current size neither header
+// reads those entries, and the size that does is committed after the sync.
+// The caller holds f.mu.
+func (f *File) growTableInPlace(entries uint32, log *slog.Logger, fail func(string, error) error) error {
+	h := f.Header
+	n := int64(len(f.bat))
+	ff := make([]byte, 4*(int64(entries)-n))
+	for i := range ff {
+		ff[i] = 0xFF
+	}
+	if err := f.writeAt(ff, int64(h.TableOffset)+4*n); err != nil {
+		return fail("table entries", err)
+	}
+	nh := *h
+	nh.MaxTableEntries = entries
+	nh.UpdateChecksum()
+	if err := f.writeAt(nh.bytes(), int64(f.Footer.DataOffset)); err != nil {
+		return fail("header", err)
+	}
+	f.Header, f.eod = &nh, 0
+	if err := f.Sync(); err != nil {
+		return fail("sync", err)
+	}
+	log.Debug("vhd: grew the table in place", "file", f.name, "entries", entries)
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/vhdkit/vhdkit/vhd"
@@ -24,11 +25,12 @@ func resizeUsage(w io.Writer) {
 }
 
 // runResize is vhd-util resize -s MB (-f | -j JOURNAL): the virtual size of
-// a blktap-made dynamic disk grown in place (vhd.File.Grow) when its block
-// table has room, as disks created or snapshotted with -S have. Growing
-// one whose table must grow (moving data blocks) is not implemented yet:
-// -j refuses it with EOPNOTSUPP and leaves the disk and the journal name
-// untouched. Shrinking is refused as vhd-util refuses it.
+// a blktap-made dynamic disk grown by vhd.File.Grow. -f grows in place
+// when the block table has room, as disks created or snapshotted with -S
+// have, and refuses otherwise; -j also grows the table, moving the data
+// blocks in the way, behind vhdkit's resize journal (vhd/FORMAT.md §20),
+// which it removes once the new size is durable. Shrinking is refused as
+// vhd-util refuses it.
 func runResize(args []string, stdout, stderr io.Writer) int {
 	var name, jname string
 	var haveName, haveJournal, fast, haveSize bool
@@ -65,47 +67,98 @@ func runResize(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s not created by xen; resize not supported\n", name)
 		return errEINVAL
 	}
-	if haveJournal {
-		if _, err := os.Lstat(jname); err == nil {
-			fmt.Fprintf(stdout, "creating journal failed: -%d\n", errEEXIST)
-			return errEEXIST
-		}
+	if !haveJournal {
+		return growFast(name, mb<<20, stdout)
 	}
-	e := grow(name, mb<<20, haveJournal, stdout)
-	if haveJournal && e != 0 {
+	if _, err := os.Lstat(jname); err == nil {
+		fmt.Fprintf(stdout, "creating journal failed: -%d\n", errEEXIST)
+		return errEEXIST
+	}
+	e, created := growJournaled(name, jname, mb, stdout, stderr)
+	if e != 0 && created {
 		fmt.Fprintf(stdout, "resize failed: -%d\n", e)
 	}
 	return e
 }
 
-// grow is resize's work: the size rounded up to 2 MiB, then vhd.File.Grow.
-func grow(name string, bytes uint64, journaled bool, stdout io.Writer) int {
+// openForResize opens name for writing as resize does, refusing a disk
+// disabled by a journaled operation.
+func openForResize(name string) (*vhd.File, int) {
 	f, err := vhd.OpenFile(name, os.O_RDWR)
 	if err == nil && f.Footer.Disabled() {
 		f.Close()
 		err = vhd.ErrDisabled
 	}
 	if err != nil {
-		return openErrno(name, err)
+		return nil, openErrno(name, err)
+	}
+	if f.Header == nil {
+		f.Close()
+		return nil, errEINVAL
+	}
+	return f, 0
+}
+
+// growFast is resize -f: the size rounded up to 2 MiB, then vhd.File.Grow
+// without table growth.
+func growFast(name string, bytes uint64, stdout io.Writer) int {
+	f, e := openForResize(name)
+	if e != 0 {
+		return e
 	}
 	defer f.Close()
-	if f.Header == nil {
-		return errEINVAL
-	}
 	size := (bytes + compatBlock - 1) / compatBlock * compatBlock
 	if size < f.Footer.CurrentSize {
 		fmt.Fprintf(stdout, "%s: size (%d) < curr size (%d)\n", name, size, f.Footer.CurrentSize)
 		return errEINVAL
 	}
-	err = f.Grow(context.Background(), int64(min(size, 1<<62)))
+	err := f.Grow(context.Background(), int64(min(size, 1<<62)), nil)
 	if errors.Is(err, vhd.ErrNoTableRoom) {
-		if journaled {
-			return errEOPNOTSUPP // blocks would have to move: not implemented
-		}
 		return errEINVAL // as vhd-util -f
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return errno(err)
+}
+
+// growJournaled is resize -j: vhd-util compares the size in MB with the
+// current one unrounded (a smaller one is its unimplemented shrink), then
+// grows to the size rounded up to 2 MiB, the table too, behind the
+// journal. created says the journal was created, so that a failure is
+// vhd-util's "resize failed".
+func growJournaled(name, jname string, mb uint64, stdout, stderr io.Writer) (errnum int, created bool) {
+	f, e := openForResize(name)
+	if e != 0 {
+		// vhd-util opens the disk as it creates the journal.
+		fmt.Fprintf(stdout, "creating journal failed: -%d\n", e)
+		return e, false
+	}
+	defer f.Close()
+	bytes := uint64(1 << 62)
+	if mb < 1<<42 {
+		bytes = mb << 20
+	}
+	switch cur := f.Footer.CurrentSize; {
+	case bytes < cur:
+		fmt.Fprintf(stdout, "dynamic shrink not fully implemented\n")
+		return errENOSYS, true
+	case bytes == cur:
+		return 0, true
+	}
+	size := min((bytes+compatBlock-1)/compatBlock*compatBlock, uint64(vhd.MaxSize)+1)
+	err := f.Grow(context.Background(), int64(size), &vhd.GrowOptions{GrowTable: true, Journal: jname})
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Op == "open" && pe.Path == jname {
+		e := errno(err)
+		fmt.Fprintf(stdout, "creating journal failed: -%d\n", e)
+		return e, false
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", progName, err)
+	}
+	return errno(err), true
 }
