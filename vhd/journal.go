@@ -262,8 +262,12 @@ func (f *File) Revert(ctx context.Context, journal string) error {
 		return formatErr(journal, "resize journal", "old size", journalOffOldSize, ErrJournal,
 			"the old size %d is above the disk's current %d: the journal does not record a grow of this disk", j.OldSize, cur)
 	}
-	if cur > j.OldSize {
-		if err := f.checkForWrite(ctx, "revert"); err != nil {
+	// A crash between the two copies of a footer commit (the grow's or a
+	// revert's) leaves them different: the revert mends that too.
+	backup := make([]byte, FooterSize)
+	torn := f.readFull(backup, 0) != nil || !bytes.Equal(backup, f.Footer.bytes())
+	if cur > j.OldSize || torn {
+		if err := f.checkForWriteExcept(ctx, "revert", func(p Problem) bool { return errors.Is(p.Err, ErrBackupMismatch) }); err != nil {
 			return err
 		}
 		if err := f.prepare(); err != nil {
@@ -272,7 +276,7 @@ func (f *File) Revert(ctx context.Context, journal string) error {
 		f.mu.Lock()
 		err := f.usedBeyond(j.OldSize)
 		if err == nil {
-			err = f.restoreSize(j, false)
+			err = f.restoreSize(j, true)
 		}
 		f.mu.Unlock()
 		if err != nil {
