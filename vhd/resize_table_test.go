@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -201,5 +203,69 @@ func TestGrowTableCrash(t *testing.T) {
 			}
 			t.Logf("%d operations, %d crash images, %d bytes to %d", s.writes, images, len(tc.orig), len(s.durable))
 		})
+	}
+}
+
+// TestGrowTable1GiBTo100GiB grows a populated 1 GiB disk made without room
+// in its table to 100 GiB behind a journal: the table grows, every byte
+// reads as before, the new space reads as zeros, the file passes Check
+// and the journal is gone.
+func TestGrowTable1GiBTo100GiB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 1 GiB; skipped with -short")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.vhd")
+	f, err := vhd.Create(p, &vhd.CreateOptions{Size: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < 1<<30; off += 4 * mib {
+		if _, err := f.WriteAt(vhdtest.Pattern(uint64(off), 4*mib), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := filepath.Join(dir, "a.journal")
+	if err := f.Grow(context.Background(), 100<<30, nil); !errors.Is(err, vhd.ErrNoTableRoom) {
+		t.Fatalf("Grow without GrowTable: %v, want ErrNoTableRoom", err)
+	}
+	if err := f.Grow(context.Background(), 100<<30, &vhd.GrowOptions{GrowTable: true, Journal: j}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(j); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the journal is left: %v", err)
+	}
+	g, err := vhd.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	got := layoutOf{TableOffset: uint32(g.Header.TableOffset), Entries: g.Header.MaxTableEntries}
+	if d := cmp.Diff(layoutOf{TableOffset: 1536, Entries: 51200}, got); d != "" || g.VirtualSize() != 100<<30 {
+		t.Fatalf("virtual size %d, table (-want +got):\n%s", g.VirtualSize(), d)
+	}
+	rep, err := g.Check(context.Background(), nil)
+	if err != nil || !rep.Valid() {
+		t.Fatalf("check: %v %v", err, rep)
+	}
+	buf := make([]byte, 4*mib)
+	for off := int64(0); off < 1<<30; off += 4 * mib {
+		if _, err := g.ReadAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, vhdtest.Pattern(uint64(off), 4*mib)) {
+			t.Fatalf("data at %d changed", off)
+		}
+	}
+	for _, off := range []int64{1 << 30, 50 << 30, 100<<30 - 4*mib} {
+		if _, err := g.ReadAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, make([]byte, len(buf))) {
+			t.Errorf("the new space at %d does not read as zeros", off)
+		}
 	}
 }
