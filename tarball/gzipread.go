@@ -2,7 +2,6 @@ package tarball
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/binary"
@@ -11,8 +10,6 @@ import (
 	"hash/crc32"
 	"io"
 	"sync"
-
-	"github.com/klauspost/compress/flate"
 )
 
 // gunzipper decodes a gzip stream of any number of members, read from r
@@ -51,6 +48,7 @@ type rpiece struct {
 	off   int64  // compressed offset of the member in the stream
 	comp  []byte // indexed: deflate data then the 8-byte trailer
 	data  []byte // the decoded bytes
+	whole []byte // the buffer data is in, to reuse
 	ready chan struct{}
 	err   error
 	// plain is set on the chunks of a plain member, whose CRC-32 Read
@@ -141,7 +139,7 @@ func (z *gunzipper) recycle(p *rpiece) {
 	for _, free := range []struct {
 		ch chan []byte
 		b  []byte
-	}{{z.comps, p.comp}, {z.datas, p.data}} {
+	}{{z.comps, p.comp}, {z.datas, p.whole}} {
 		if free.b != nil {
 			select {
 			case free.ch <- free.b[:0]:
@@ -191,10 +189,10 @@ func (z *gunzipper) run() {
 }
 
 func (z *gunzipper) members() error {
-	var fr io.ReadCloser // inflates plain members
-	var total uint64     // decoded bytes of all members so far
-	var crc uint32       // and their CRC-32
-	needFinal := false   // an indexed piece was seen and no final piece since
+	f := new(inflater) // inflates plain members
+	var total uint64   // decoded bytes of all members so far
+	var crc uint32     // and their CRC-32
+	needFinal := false // an indexed piece was seen and no final piece since
 	for first := true; ; first = false {
 		off := z.offset()
 		idx, indexed, err := z.readHeader()
@@ -233,12 +231,7 @@ func (z *gunzipper) members() error {
 			total += uint64(isize)
 			needFinal = true
 		default:
-			if fr == nil {
-				fr = flate.NewReader(z.in)
-			} else if err := fr.(flate.Resetter).Reset(z.in, nil); err != nil {
-				return err
-			}
-			n, sum, err := z.plainMember(off, fr)
+			n, sum, err := z.plainMember(off, f)
 			if err != nil {
 				return err
 			}
@@ -328,17 +321,9 @@ func (z *gunzipper) readPiece(off int64, idx pieceIndex) (p *rpiece, isize, crc 
 // work inflates indexed pieces.
 func (z *gunzipper) work() {
 	defer z.wg.Done()
-	var fr io.ReadCloser
-	br := new(bytes.Reader)
+	f := new(inflater)
 	for p := range z.jobs {
-		clen := len(p.comp) - 8
-		br.Reset(p.comp[:clen])
-		if fr == nil {
-			fr = flate.NewReader(br)
-		} else {
-			fr.(flate.Resetter).Reset(br, nil)
-		}
-		p.err = z.inflatePiece(p, fr, br)
+		p.err = z.inflatePiece(p, f)
 		close(p.ready)
 	}
 }
@@ -346,42 +331,33 @@ func (z *gunzipper) work() {
 // inflatePiece decodes p and checks that its deflate data ends exactly
 // where the index says and matches the trailer's CRC-32 and length, so
 // that the result is what a serial gzip reader would produce.
-func (z *gunzipper) inflatePiece(p *rpiece, fr io.Reader, br *bytes.Reader) error {
+func (z *gunzipper) inflatePiece(p *rpiece, f *inflater) error {
 	clen := len(p.comp) - 8
 	want := binary.LittleEndian.Uint32(p.comp[clen:])
 	isize := int(binary.LittleEndian.Uint32(p.comp[clen+4:]))
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("gzip member at byte %d: "+format, append([]any{p.off}, args...)...)
 	}
-	p.data = getBuf(z.datas, isize)
-	n, err := fill(fr, p.data)
+	// The output has room for one byte more than the trailer says, so
+	// that a stream that goes on is seen to.
+	size := isize + 1 + inflateSlack
+	p.whole = getBuf(z.datas, size)
+	f.reset(p.comp[:clen], true)
+	n, err := f.decode(p.whole[:size], 0, 0, isize+1)
 	switch {
-	case err == io.EOF:
-		return fail("%w: %d bytes, trailer says %d", gzip.ErrChecksum, n, isize)
 	case err == io.ErrUnexpectedEOF:
 		return fail("the deflate data does not end within the %d bytes its index gives: %w", clen, err)
 	case err != nil:
 		return fail("%w", err)
+	case n > isize:
+		return fail("%w: more than the %d bytes the trailer says", gzip.ErrChecksum, isize)
+	case n < isize:
+		return fail("%w: %d bytes, trailer says %d", gzip.ErrChecksum, n, isize)
 	}
-	var one [1]byte
-	for {
-		m, err := fr.Read(one[:])
-		if m > 0 {
-			return fail("%w: more than the %d bytes the trailer says", gzip.ErrChecksum, isize)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err == io.ErrUnexpectedEOF {
-			return fail("the deflate data does not end within the %d bytes its index gives: %w", clen, err)
-		}
-		if err != nil {
-			return fail("%w", err)
-		}
+	if rest := clen - f.rewind(); rest != 0 {
+		return fail("%w: the deflate data ends %d bytes before the %d its index gives", gzip.ErrHeader, rest, clen)
 	}
-	if br.Len() != 0 {
-		return fail("%w: the deflate data ends %d bytes before the %d its index gives", gzip.ErrHeader, br.Len(), clen)
-	}
+	p.data = p.whole[:n]
 	if got := crc32.ChecksumIEEE(p.data); got != want {
 		return fail("%w: CRC-32 %#08x, trailer says %#08x", gzip.ErrChecksum, got, want)
 	}
@@ -413,9 +389,7 @@ func (z *gunzipper) finalPiece(off int64, idx pieceIndex, total uint64, crc uint
 		return err
 	}
 	defer z.recycle(p)
-	br := bytes.NewReader(p.comp[:idx.clen])
-	fr := flate.NewReader(br)
-	if err := z.inflatePiece(p, fr, br); err != nil {
+	if err := z.inflatePiece(p, new(inflater)); err != nil {
 		return err
 	}
 	if isize != 0 || sum != 0 || idx.total != total || idx.crc != crc {
@@ -428,22 +402,17 @@ func (z *gunzipper) finalPiece(off int64, idx pieceIndex, total uint64, crc uint
 // plainMember inflates a member without a usable index, from the stream,
 // into chunks, and hands Read its trailer to check. It returns the
 // trailer's CRC-32 and the member's size.
-func (z *gunzipper) plainMember(off int64, fr io.Reader) (size int64, crc uint32, err error) {
-	for {
-		buf := getBuf(z.datas, z.chunk)
-		n, err := fill(fr, buf)
-		if n > 0 {
-			size += int64(n)
-			if !z.push(&rpiece{off: off, data: buf[:n], ready: z.ready, plain: true}) {
-				return 0, 0, errClosed
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("gzip member at byte %d: inflating at byte %d of its data: %w", off, size, err)
-		}
+func (z *gunzipper) plainMember(off int64, f *inflater) (size int64, crc uint32, err error) {
+	get := func(n int) []byte { return getBuf(z.datas, n) }
+	emit := func(whole, data []byte) bool {
+		return z.push(&rpiece{off: off, whole: whole, data: data, ready: z.ready, plain: true})
+	}
+	size, err = f.stream(z.in, z.chunk, get, emit)
+	if err == errClosed {
+		return 0, 0, err
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("gzip member at byte %d: inflating at byte %d of its data: %w", off, size, err)
 	}
 	t := new([8]byte)
 	if _, err := io.ReadFull(z.in, t[:]); err != nil {

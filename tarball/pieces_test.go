@@ -171,14 +171,16 @@ func pieceTestData() []byte {
 	return append(append(imageLike(1<<20+12345, 7), make([]byte, 300<<10)...), pseudoRandom(200<<10, 8)...)
 }
 
-// TestPiecesParallelEqualsSerial wraps the deflate data of many encoders
-// (gzip -1 to -9, pigz with and without -i, Python's gzip, zlib's
-// strategies, Go's levels) in indexed pieces and checks that the parallel
-// path, the serial path (the same members without index) and compress/gzip
-// all return the original bytes.
-func TestPiecesParallelEqualsSerial(t *testing.T) {
-	data := pieceTestData()
-	pieces := split(data, 256<<10)
+// deflateEncoder makes raw deflate data of each of a list of inputs.
+type deflateEncoder struct {
+	name string
+	enc  func(*testing.T) func([][]byte) [][]byte
+}
+
+// deflateEncoders are the writers whose output the readers are checked
+// on: gzip -1 to -9, pigz with and without -i, Python's gzip, zlib's
+// Huffman-only, RLE, fixed and stored strategies, and Go's.
+func deflateEncoders() []deflateEncoder {
 	each := func(f func([]byte) []byte) func([][]byte) [][]byte {
 		return func(ps [][]byte) [][]byte {
 			var out [][]byte
@@ -188,34 +190,41 @@ func TestPiecesParallelEqualsSerial(t *testing.T) {
 			return out
 		}
 	}
-	type encoder struct {
-		name string
-		enc  func(*testing.T) func([][]byte) [][]byte
-	}
-	var encoders []encoder
+	var encoders []deflateEncoder
 	for level := 1; level <= 9; level++ {
-		encoders = append(encoders, encoder{fmt.Sprintf("gzip -%d", level), func(t *testing.T) func([][]byte) [][]byte {
+		encoders = append(encoders, deflateEncoder{fmt.Sprintf("gzip -%d", level), func(t *testing.T) func([][]byte) [][]byte {
 			return each(gzipBody(t, "gzip", "-n", "-c", fmt.Sprintf("-%d", level)))
 		}})
 	}
 	encoders = append(encoders,
-		encoder{"pigz", func(t *testing.T) func([][]byte) [][]byte { return each(gzipBody(t, "pigz", "-n", "-c", "-b", "32")) }},
-		encoder{"pigz -i", func(t *testing.T) func([][]byte) [][]byte {
+		deflateEncoder{"pigz", func(t *testing.T) func([][]byte) [][]byte { return each(gzipBody(t, "pigz", "-n", "-c", "-b", "32")) }},
+		deflateEncoder{"pigz -i", func(t *testing.T) func([][]byte) [][]byte {
 			return each(gzipBody(t, "pigz", "-n", "-c", "-i", "-b", "32"))
 		}},
-		encoder{"python gzip", func(t *testing.T) func([][]byte) [][]byte {
+		deflateEncoder{"python gzip", func(t *testing.T) func([][]byte) [][]byte {
 			return each(gzipBody(t, "/usr/bin/python3", "-c", "import gzip,sys; sys.stdout.buffer.write(gzip.compress(sys.stdin.buffer.read(), mtime=0))"))
 		}},
-		encoder{"zlib huffman only", func(t *testing.T) func([][]byte) [][]byte { return pyDeflate(t, 6, "Z_HUFFMAN_ONLY") }},
-		encoder{"zlib rle", func(t *testing.T) func([][]byte) [][]byte { return pyDeflate(t, 6, "Z_RLE") }},
-		encoder{"zlib fixed", func(t *testing.T) func([][]byte) [][]byte { return pyDeflate(t, 6, "Z_FIXED") }},
-		encoder{"zlib stored", func(t *testing.T) func([][]byte) [][]byte { return pyDeflate(t, 0, "Z_DEFAULT_STRATEGY") }},
-		encoder{"go huffman only", func(*testing.T) func([][]byte) [][]byte { return each(goDeflate(flate.HuffmanOnly)) }},
-		encoder{"go stored", func(*testing.T) func([][]byte) [][]byte { return each(goDeflate(0)) }},
-		encoder{"go level 1", func(*testing.T) func([][]byte) [][]byte { return each(goDeflate(1)) }},
-		encoder{"go level 9", func(*testing.T) func([][]byte) [][]byte { return each(goDeflate(9)) }},
+		deflateEncoder{"zlib huffman only", func(t *testing.T) func([][]byte) [][]byte { return pyDeflate(t, 6, "Z_HUFFMAN_ONLY") }},
+		deflateEncoder{"zlib rle", func(t *testing.T) func([][]byte) [][]byte { return pyDeflate(t, 6, "Z_RLE") }},
+		deflateEncoder{"zlib fixed", func(t *testing.T) func([][]byte) [][]byte { return pyDeflate(t, 6, "Z_FIXED") }},
+		deflateEncoder{"zlib stored", func(t *testing.T) func([][]byte) [][]byte { return pyDeflate(t, 0, "Z_DEFAULT_STRATEGY") }},
+		deflateEncoder{"go huffman only", func(*testing.T) func([][]byte) [][]byte { return each(goDeflate(flate.HuffmanOnly)) }},
+		deflateEncoder{"go stored", func(*testing.T) func([][]byte) [][]byte { return each(goDeflate(0)) }},
+		deflateEncoder{"go level 1", func(*testing.T) func([][]byte) [][]byte { return each(goDeflate(1)) }},
+		deflateEncoder{"go level 9", func(*testing.T) func([][]byte) [][]byte { return each(goDeflate(9)) }},
 	)
-	for _, e := range encoders {
+	return encoders
+}
+
+// TestPiecesParallelEqualsSerial wraps the deflate data of many encoders
+// (gzip -1 to -9, pigz with and without -i, Python's gzip, zlib's
+// strategies, Go's levels) in indexed pieces and checks that the parallel
+// path, the serial path (the same members without index) and compress/gzip
+// all return the original bytes.
+func TestPiecesParallelEqualsSerial(t *testing.T) {
+	data := pieceTestData()
+	pieces := split(data, 256<<10)
+	for _, e := range deflateEncoders() {
 		t.Run(e.name, func(t *testing.T) {
 			bodies := e.enc(t)(pieces)
 			var indexed, plain []piece
