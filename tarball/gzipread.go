@@ -364,23 +364,6 @@ func (z *gunzipper) inflatePiece(p *rpiece, f *inflater) error {
 	return nil
 }
 
-// fill reads until b is full or r fails, returning r's error (io.EOF
-// included) only when b could not be filled.
-func fill(r io.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := r.Read(b[n:])
-		n += m
-		if err != nil {
-			if n == len(b) && err == io.EOF {
-				return n, nil
-			}
-			return n, err
-		}
-	}
-	return n, nil
-}
-
 // finalPiece checks the empty member that ends a stream of pieces against
 // the totals of everything before it.
 func (z *gunzipper) finalPiece(off int64, idx pieceIndex, total uint64, crc uint32) error {

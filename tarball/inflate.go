@@ -412,16 +412,22 @@ func (f *inflater) huffman(out []byte, op, lo, limit int) (int, error) {
 	return op, nil
 }
 
-// windowSize is how far back a deflate match may reach (RFC 1951 3.2.5).
-const windowSize = 32 << 10
+const (
+	// windowSize is how far back a deflate match may reach (RFC 1951 3.2.5).
+	windowSize = 32 << 10
+	// minStreamChunk is the smallest chunk stream decodes into.
+	minStreamChunk = 16 << 10
+)
 
 // stream decodes one deflate stream read from r into buffers from get,
-// each holding up to windowSize bytes of history and then up to chunk new
-// bytes, which it hands to emit (whole is the buffer, for reuse; emit
+// each holding up to windowSize bytes of history and then up to chunk
+// (at least minStreamChunk) new bytes, which it hands to emit (whole is the buffer, for reuse; emit
 // returns false to stop). It leaves r at the byte after the stream and
 // returns the number of bytes decoded. An error of r is returned as it
 // is, one of the data as flate.CorruptInputError or io.ErrUnexpectedEOF.
 func (f *inflater) stream(r *bufio.Reader, chunk int, get func(int) []byte, emit func(whole, data []byte) bool) (int64, error) {
+	// Each chunk costs a copy of the window: keep that small beside it.
+	chunk = max(chunk, minStreamChunk)
 	var total int64
 	in, rerr := peekMore(r)
 	if rerr != nil && rerr != io.EOF {

@@ -52,7 +52,7 @@ func inflateStreamed(comp []byte, read, chunk int) (out []byte, used int, err er
 	r := bufio.NewReaderSize(&shortReader{br, read}, 4096)
 	var f inflater
 	_, err = f.stream(r, chunk, func(n int) []byte { return make([]byte, n) }, func(_, data []byte) bool {
-		if len(data) > chunk {
+		if len(data) > max(chunk, minStreamChunk) {
 			err = fmt.Errorf("a chunk of %d bytes, more than %d", len(data), chunk)
 		}
 		out = append(out, data...)
@@ -150,7 +150,7 @@ func FuzzInflate(f *testing.F) {
 		if over {
 			return // a bomb: compress/flate's verdict is not known
 		}
-		read, chunk := 1+int(sizes&0xff), 1+int(sizes>>8)*16
+		read, chunk := 1+int(sizes&0xff), 1+int(sizes>>8)*256
 		for _, dec := range []struct {
 			name string
 			run  func() ([]byte, int, error)
