@@ -78,6 +78,8 @@ func TestResize(t *testing.T) {
 		{cliCase: cliCase{name: "journaled shrink", setup: dynamic("a.vhd", 10*mib, w...), args: []string{"resize", "-s", "4", "-n", "a.vhd", "-j", "j"},
 			want: result{Stdout: "dynamic shrink not fully implemented\nresize failed: -38\n", Code: 38},
 			then: seq(expect(result{Stdout: lines("10")}, "query", "-n", "a.vhd", "-v"), expectAbsent("j"))}, files: a},
+		{cliCase: cliCase{name: "journaled, fixed disk", setup: fixed("f.vhd", 4*mib), args: []string{"resize", "-s", "8", "-n", "f.vhd", "-j", "j"},
+			want: result{Stdout: "creating journal failed: -22\n", Code: 22}, then: expectAbsent("j")}, files: []string{"f.vhd"}},
 		{cliCase: cliCase{name: "journal in a missing directory", setup: dynamic("a.vhd", 10*mib), args: []string{"resize", "-s", "100", "-n", "a.vhd", "-j", "no/j"},
 			want: result{Stdout: "creating journal failed: -2\n", Code: 2},
 			then: expect(result{Stdout: lines("10")}, "query", "-n", "a.vhd", "-v")}, files: a},
