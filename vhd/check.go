@@ -78,8 +78,11 @@ type CheckOptions struct {
 	// file's path.
 	Name string
 	// UseBackupFooter (-i) accepts an invalid or missing primary footer and
-	// checks the file with the backup copy; it also accepts a primary
-	// footer that differs from the backup.
+	// checks the header with the backup copy; it also accepts a primary
+	// footer that differs from the backup. The rules after the open (the
+	// parent fields, the BAT, the batmap, the locators) still apply to
+	// the footer the file opens with, as in vhd-util: the primary whenever
+	// its cookie and checksum are right, since every reader uses it.
 	UseBackupFooter bool
 	// IgnoreParentUUID (-I) does not compare the header's parent UUID with
 	// the parent's footer.
@@ -120,6 +123,16 @@ type CheckOptions struct {
 	//     adjusts it as for the blocks.
 	//   - only the first curr_size>>21 BAT entries are checked (2 MiB
 	//     assumed); the default checks every block of the virtual size.
+	//   - blocks are placed in 32-bit sectors, as blktap places them: a
+	//     block whose end passes 2^32 sectors wraps to the start of the
+	//     file and clobbers the blocks there by blktap's test; by default
+	//     it clobbers the footer. (One that wraps over no block clobbers
+	//     the footer in both modes, where vhd-util calls it valid.)
+	//   - the ends of the metadata are added in signed 64 bits: a locator
+	//     whose end passes 2^63 is left to the locator rules ("invalid
+	//     size", or for a MacX, W2ku or W2ru locator whose sum wraps past
+	//     2^64 the failed read of its data) instead of making the blocks
+	//     clobber headers.
 	// The de-facto format (batmap checksum length from curr_size>>24,
 	// relative W2ku, data_space in bytes, the hidden-checksum quirk) is
 	// honoured in both modes, and so are the limits that keep a check
@@ -443,6 +456,7 @@ const (
 	errEIO          = 5
 	errEACCES       = 13
 	errEINVAL       = 22
+	errEPIPE        = 32
 	errENAMETOOLONG = 36
 )
 
@@ -481,6 +495,14 @@ func (c *checker) run() {
 		return
 	}
 	c.checkOpen()
+	if c.opts.UseBackupFooter && c.file != nil && c.file.Footer != *c.ft {
+		// The rules after the open apply to the footer the file opens
+		// with, as blktap's do: the primary whenever its cookie and
+		// checksum are right, even where -i checked the backup in its
+		// place. Every reader sees that one.
+		c.ft = &c.file.Footer
+		c.rep.Type = c.ft.DiskType
+	}
 	if c.hdr == nil {
 		c.notRun("parent fields, BAT, batmap and parent locators: no usable header")
 		return

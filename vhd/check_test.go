@@ -62,6 +62,11 @@ func dataDisk(t *testing.T, dir string) string {
 	return vhdtest.Dynamic(t, filepath.Join(dir, "d.vhd"), 6*mib, nil, vhdtest.Fill(1, 0, 1024), vhdtest.Fill(2, 2*mib+4096, 512))
 }
 
+func childWithBlock(t *testing.T, dir string) string {
+	base := vhdtest.Dynamic(t, filepath.Join(dir, "p.vhd"), 4*mib, nil)
+	return vhdtest.Child(t, filepath.Join(dir, "c.vhd"), base, nil, vhdtest.Fill(3, 0, 512))
+}
+
 func childDisk(t *testing.T, dir string) string {
 	base := vhdtest.Dynamic(t, filepath.Join(dir, "p.vhd"), 4*mib, nil)
 	return vhdtest.Child(t, filepath.Join(dir, "c.vhd"), base, nil)
@@ -258,6 +263,12 @@ func TestCheckFooter(t *testing.T) {
 			}},
 		{name: "invalid primary accepted with -i", make: emptyDisk, opts: vhd.CheckOptions{UseBackupFooter: true},
 			edit: footer(func(f *vhd.Footer) { f.Saved = 2 })},
+		// -i checks the header with the backup, but the file opens with
+		// the primary: its size and type are what the BAT is read for.
+		{name: "-i: the BAT is read for the size the file opens with", make: emptyDisk, opts: vhd.CheckOptions{UseBackupFooter: true},
+			edit: footer(func(f *vhd.Footer) { f.CurrentSize = 8 * mib }), want: []string{"error reading bat: -22"}, first: vhd.ErrBATInvalid},
+		{name: "-i: a primary of type 0 opens with no BAT", make: emptyDisk, opts: vhd.CheckOptions{UseBackupFooter: true},
+			edit: footer(func(f *vhd.Footer) { f.DiskType = 0 }), want: []string{"error reading bat: -22"}, first: vhd.ErrBATInvalid},
 		{name: "old tap hidden checksum quirk", make: emptyDisk,
 			edit: func(t *testing.T, p string) {
 				vhdtest.PatchFooter(t, p, vhdtest.Both, true, func(f *vhd.Footer) { f.CreatorVersion = 0x00010001 })
@@ -317,9 +328,9 @@ func TestCheckHeader(t *testing.T) {
 		{name: "data offset", make: emptyDisk, edit: header(func(h *vhd.Header) { h.DataOffset = 0 }),
 			want: []string{"header is invalid: invalid data offset", open}},
 		{name: "table offset unaligned", make: emptyDisk, edit: header(func(h *vhd.Header) { h.TableOffset = 1000 }),
-			want: []string{"header is invalid: invalid table offset", "batmap is invalid: invalid cookie"}},
+			want: []string{"header is invalid: invalid table offset", "error reading batmap: -22"}},
 		{name: "table past EOF", make: emptyDisk, edit: header(func(h *vhd.Header) { h.MaxTableEntries = 0xFFFFFFFF }),
-			want: []string{"header is invalid: invalid table offset", "error reading batmap: -5"}},
+			want: []string{"header is invalid: invalid table offset", "error reading batmap: -32"}},
 		{name: "block size not a power of two", make: emptyDisk, edit: header(func(h *vhd.Header) { h.BlockSize = 3 << 20 }),
 			want: []string{"header is invalid: invalid block size", open}},
 		{name: "block size 4 MiB (11.9)", make: emptyDisk, edit: header(func(h *vhd.Header) { h.BlockSize = 4 << 20 }),
@@ -435,6 +446,21 @@ func TestCheckBAT(t *testing.T) {
 			want: []string{"block 0 (offset {b0}) clobbers block 1 (offset 0x2)", "block 1 (offset 0x2) clobbers headers"}},
 		{name: "batmap cookie", make: emptyDisk, edit: func(t *testing.T, p string) { vhdtest.Patch(t, p, offBatmapHdr, 'x') },
 			want: []string{"error calculating end of metadata: -22", "batmap is invalid: invalid cookie"}, first: vhd.ErrBatmapInvalid},
+		// blktap places a block in 32-bit sectors: one whose end passes 2^32
+		// wraps to the start of the file, where its reads and writes land.
+		{name: "block past 2^32 sectors clobbers the footer", make: dataDisk, edit: func(t *testing.T, p string) { setBAT(t, p, 1, 0xfffffffe) },
+			want: []string{"block 1 (offset 0xfffffffe) clobbers footer"}},
+		{name: "block past 2^32 sectors wraps over block 0 in compat", make: dataDisk, opts: vhd.CheckOptions{Compat: true},
+			edit: func(t *testing.T, p string) { setBAT(t, p, 1, 0xfffffffe) },
+			want: []string{"block 1 (offset 0xfffffffe) clobbers block 0 (offset {b0})"}, first: vhd.ErrBATOverlap},
+		{name: "the last block wraps over block 0 in compat", make: dataDisk, opts: vhd.CheckOptions{Compat: true},
+			edit: func(t *testing.T, p string) { setBAT(t, p, 1, 0xffffff00) },
+			want: []string{"block 1 (offset 0xffffff00) clobbers block 0 (offset {b0})"}},
+		// vhd-util calls these valid; their sectors wrap over sector 0.
+		{name: "a wrapping block that misses every block clobbers the footer in compat", make: dataDisk, opts: vhd.CheckOptions{Compat: true},
+			edit: func(t *testing.T, p string) { setBAT(t, p, 1, 0xfffff000) }, want: []string{"block 1 (offset 0xfffff000) clobbers footer"}},
+		{name: "a wrapping block clobbers the footer in compat with -B", make: dataDisk, opts: vhd.CheckOptions{Compat: true, SkipOverlapCheck: true},
+			edit: func(t *testing.T, p string) { setBAT(t, p, 1, 0xfffffffe) }, want: []string{"block 1 (offset 0xfffffffe) clobbers footer"}},
 	})
 }
 
@@ -520,8 +546,12 @@ func TestCheckBatmap(t *testing.T) {
 				"batmap is invalid: invalid size zero", "batmap is invalid: batmap-BAT size mismatch"},
 			first: vhd.ErrBatmapTooSmall},
 		{name: "offset", make: emptyDisk, edit: func(t *testing.T, p string) { vhdtest.Patch(t, p, offBatmapHdr+15, 1) },
-			want: []string{"error calculating end of metadata: -22", "batmap is invalid: invalid checksum",
+			want: []string{"error calculating end of metadata: -22", "error reading batmap: -22",
 				"batmap is invalid: invalid batmap offset", "batmap is invalid: invalid batmap size"}},
+		{name: "map past the end", make: emptyDisk, edit: func(t *testing.T, p string) { vhdtest.Patch(t, p, offBatmapHdr+11, 1) },
+			want: []string{"error calculating end of metadata: -32", "error reading batmap: -32", "batmap is invalid: invalid batmap size"}},
+		{name: "map at an offset no seek reaches", make: emptyDisk, edit: func(t *testing.T, p string) { vhdtest.Patch(t, p, offBatmapHdr+8, 0x80) },
+			want: []string{"error calculating end of metadata: -22", "error reading batmap: -22", "batmap is invalid: invalid batmap size"}},
 		{name: "size past the footer", make: emptyDisk, edit: func(t *testing.T, p string) { patchU32(t, p, offBatmapHdr+16, 2) },
 			want: []string{"batmap is invalid: invalid batmap size"}},
 		{name: "unallocated block full", make: emptyDisk,
@@ -578,6 +608,17 @@ func TestCheckLocators(t *testing.T) {
 			want: []string{"invalid parent locator 0: invalid data space", "invalid parent locator 0: invalid data length", "invalid parent locator 0: invalid reserved bits"}},
 		{name: "duplicate", make: childDisk, opts: par, edit: locator(2, func(l *vhd.ParentLocator) { l.Code = vhd.PlatformW2ku }),
 			want: []string{"duplicate platform code in locator 2: 0x57326b75"}},
+		// libvhd adds the ends of the metadata in signed 64 bits: in
+		// compat a locator past 2^63 is a locator fault, not a block
+		// clobbering headers, and one whose sum wraps fails its read.
+		{name: "locator at 2^63", make: childWithBlock, opts: par, edit: locator(0, func(l *vhd.ParentLocator) { l.DataOffset = 1 << 63 }),
+			want: []string{"block 0 (offset {b0}) clobbers headers", "invalid parent locator 0: invalid size"}},
+		{name: "locator at 2^63 in compat", make: childWithBlock, opts: vhd.CheckOptions{Parents: dirOpener{}, Compat: true},
+			edit: locator(0, func(l *vhd.ParentLocator) { l.DataOffset = 1 << 63 }), want: []string{"invalid parent locator 0: invalid size"}},
+		{name: "locator at 2^64-1", make: childWithBlock, opts: par, edit: locator(0, func(l *vhd.ParentLocator) { l.DataOffset = 1<<64 - 1 }),
+			want: []string{"block 0 (offset {b0}) clobbers headers", "invalid parent locator 0: invalid size"}},
+		{name: "locator at 2^64-1 in compat", make: childWithBlock, opts: vhd.CheckOptions{Parents: dirOpener{}, Compat: true},
+			edit: locator(0, func(l *vhd.ParentLocator) { l.DataOffset = 1<<64 - 1 }), want: []string{"error reading parent locator 0: -22"}},
 		{name: "undecodable", make: childDisk, opts: par, edit: func(t *testing.T, p string) { vhdtest.Patch(t, p, 3072, 'x') },
 			want: []string{"error reading parent locator 0: -22"}},
 		{name: "data space not sectors nor bytes", make: childDisk, opts: par, edit: locator(1, func(l *vhd.ParentLocator) { l.DataSpace = 700 }),
