@@ -2,6 +2,7 @@ package vhd
 
 import (
 	"encoding/binary"
+	"math"
 	"slices"
 	"sort"
 )
@@ -41,23 +42,33 @@ func boolToUint(b bool) uint64 {
 // BAT, the batmap and every locator's data. It returns the errno libvhd
 // would fail with when the batmap cannot be read, and the end computed from
 // what could be read.
+//
+// The ends are added without wrapping by default. In Compat mode they are
+// added as libvhd adds them, in signed 64 bits: an end that overflows
+// counts for nothing, so that a locator far past the end of the file is
+// reported by the locator rules rather than as blocks clobbering headers.
+// Nothing escapes: such a locator always fails "invalid size" or its read.
 func (c *checker) endOfHeaders() (uint64, int) {
 	h := c.hdr
-	eom := satAdd(c.ft.DataOffset, HeaderSize)
-	eom = max(eom, satAdd(h.TableOffset, uint64(batBytes(h.MaxTableEntries))))
+	add := satAdd
+	if c.compat {
+		add = func(a, b uint64) uint64 { return uint64(max(int64(a+b), 0)) }
+	}
+	eom := add(c.ft.DataOffset, HeaderSize)
+	eom = max(eom, add(h.TableOffset, uint64(batBytes(h.MaxTableEntries))))
 	errno := 0
 	if bm := c.loadBatmap(); bm != nil {
 		errno = bm.errno
 		if bm.hdrRead {
-			eom = max(eom, satAdd(uint64(bm.hoff), SectorSize))
+			eom = max(eom, add(uint64(bm.hoff), SectorSize))
 		}
 		if bm.hdrOK {
-			eom = max(eom, satAdd(bm.hdr.Offset, uint64(bm.hdr.Size)*SectorSize))
+			eom = max(eom, add(bm.hdr.Offset, uint64(bm.hdr.Size)*SectorSize))
 		}
 	}
 	for _, l := range h.Locators {
 		if l.Code != PlatformNone {
-			eom = max(eom, satAdd(l.DataOffset, uint64(l.Size())))
+			eom = max(eom, add(l.DataOffset, uint64(l.Size())))
 		}
 	}
 	return eom, errno
@@ -115,6 +126,12 @@ func (c *checker) checkBAT() {
 	}
 	if !c.tableOK {
 		c.notRun("BAT: the table does not lie within the file")
+		return
+	}
+	if !c.ft.IsDynamic() {
+		// The file opens with a footer of another type (see
+		// UseBackupFooter): libvhd has no BAT to read.
+		c.add("BAT", -1, ErrBATInvalid, "error reading bat: -%d", errEINVAL)
 		return
 	}
 	if c.ft.CurrentSize > MaxSize {
@@ -196,8 +213,13 @@ func (c *checker) checkBAT() {
 			ok = false
 		}
 		end := uint64(off) + blockSecs
-		if c.compat {
-			end = uint64(off + uint32(blockSecs)) // blktap adds in 32 bits
+		if c.compat && (end <= math.MaxUint32 || ov.involved(i) && !c.opts.SkipOverlapCheck) {
+			// blktap adds in 32 bits. A block that wraps past 2^32
+			// sectors then passes, and clobbers the blocks it wraps
+			// over (overlaps.report); one that wraps over none lies over
+			// sector 0 or past the footer all the same, and is reported
+			// so here, where blktap calls it valid.
+			end = uint64(off + uint32(blockSecs))
 		}
 		if end > eofSecs && !(allowOne && end == eofSecs+1) {
 			c.add("BAT", where, ErrBATInvalid, "block %d (offset 0x%x) clobbers footer", i, off)
@@ -217,6 +239,11 @@ func (c *checker) checkBAT() {
 // overlaps finds blocks that overlap, in O(n log n): the allocated entries
 // are sorted by offset once, and each block's partners are the neighbours
 // within one block's length.
+//
+// In Compat mode a block whose end passes 2^32 sectors is placed as blktap
+// places it, in 32-bit sector arithmetic: its end wraps to the start of the
+// file, and it clobbers the blocks it then overlaps by blktap's test
+// (wrappedPartners). That is where blktap's reads and writes of it land.
 type overlaps struct {
 	c         *checker
 	keys      []uint64 // offset<<32 | index, sorted
@@ -226,6 +253,38 @@ type overlaps struct {
 	overlap   []uint64 // bit set of the blocks that overlap another
 	seen      int64    // pairs passed to add
 	stopped   bool     // the report is full: pairs are only counted
+	wraps     bool     // Compat mode and some block wraps past 2^32 sectors
+}
+
+// wrapped reports whether the block at off wraps past 2^32 sectors in
+// blktap's 32-bit arithmetic (Compat mode only).
+func (o *overlaps) wrapped(off uint32) bool {
+	return o.wraps && uint64(off)+o.blockSecs > math.MaxUint32
+}
+
+// wrappedPartners returns, in index order, the blocks j that the wrapping
+// block i at off clobbers by blktap's test in 32 bits: the same offset,
+// an offset within one block below off, or one whose first block's length
+// holds the wrapped end.
+func (o *overlaps) wrappedPartners(i int64, off uint32) []uint64 {
+	bs := uint32(o.blockSecs)
+	end := off + bs // wraps
+	clobbers := func(joff uint32) bool {
+		return off == joff || (off > joff && off < joff+bs) || (end > joff && end < joff+bs)
+	}
+	var out []uint64
+	scan := func(lo, hi uint64) { // offsets in [lo, hi]
+		from := sort.Search(len(o.keys), func(k int) bool { return o.keys[k]>>32 >= lo })
+		for k := from; k < len(o.keys) && o.keys[k]>>32 <= hi; k++ {
+			if j := o.keys[k] & 0xFFFFFFFF; int64(j) != i && clobbers(uint32(o.keys[k]>>32)) {
+				out = append(out, j)
+			}
+		}
+	}
+	scan(0, uint64(end))
+	scan(max(uint64(end)+1, uint64(off)-min(uint64(off), o.blockSecs)), uint64(off))
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // With SkipOverlapCheck the overlaps are not reported, but they are still
@@ -238,7 +297,7 @@ func (c *checker) newOverlaps(n int64, blockSecs uint64) *overlaps {
 	}
 	// Fast path: blktap allocates blocks in order, so the entries are often
 	// increasing already; if each lies a block past the previous one there
-	// is no overlap.
+	// is no overlap (unless the last wraps, in Compat mode).
 	prev, first, inOrder := uint64(0), true, true
 	for i := int64(0); i < n; i++ {
 		off := c.bat[i]
@@ -251,7 +310,8 @@ func (c *checker) newOverlaps(n int64, blockSecs uint64) *overlaps {
 		}
 		prev, first = uint64(off), false
 	}
-	if inOrder {
+	wraps := c.compat && !first && prev+blockSecs > math.MaxUint32
+	if inOrder && !wraps {
 		return &overlaps{c: c, blockSecs: blockSecs, quiet: quiet}
 	}
 	keys := make([]uint64, 0, min(n, 1<<20))
@@ -264,15 +324,32 @@ func (c *checker) newOverlaps(n int64, blockSecs uint64) *overlaps {
 		slices.Sort(keys)
 	}
 	o := &overlaps{c: c, keys: keys, blockSecs: blockSecs, quiet: quiet}
+	o.wraps = c.compat && len(keys) > 0 && keys[len(keys)-1]>>32+blockSecs > math.MaxUint32
+	mark := func(j uint64) {
+		if !o.any {
+			o.any = true
+			o.overlap = make([]uint64, (n+63)/64)
+		}
+		o.overlap[j/64] |= 1 << (j % 64)
+	}
 	for k := 1; k < len(keys); k++ {
-		if keys[k]>>32-keys[k-1]>>32 < blockSecs {
-			if !o.any {
-				o.any = true
-				o.overlap = make([]uint64, (n+63)/64)
-			}
-			for _, key := range keys[k-1 : k+1] {
-				j := key & 0xFFFFFFFF
-				o.overlap[j/64] |= 1 << (j % 64)
+		a, b := uint32(keys[k-1]>>32), uint32(keys[k]>>32)
+		if o.wrapped(a) || o.wrapped(b) {
+			continue // blktap's test in 32 bits, below
+		}
+		if uint64(b)-uint64(a) < blockSecs {
+			mark(keys[k-1] & 0xFFFFFFFF)
+			mark(keys[k] & 0xFFFFFFFF)
+		}
+	}
+	if o.wraps {
+		for k := len(keys) - 1; k >= 0 && o.wrapped(uint32(keys[k]>>32)); k-- {
+			i := keys[k] & 0xFFFFFFFF
+			if ps := o.wrappedPartners(int64(i), uint32(keys[k]>>32)); len(ps) > 0 {
+				mark(i)
+				for _, j := range ps {
+					mark(j)
+				}
 			}
 		}
 	}
@@ -295,19 +372,25 @@ func (o *overlaps) report(i int64, off uint32) {
 		o.stopped = true
 		return
 	}
-	lo := uint64(0)
-	if uint64(off) >= o.blockSecs {
-		lo = uint64(off) - o.blockSecs + 1
-	}
-	hi := uint64(off) + o.blockSecs
-	from := sort.Search(len(o.keys), func(k int) bool { return o.keys[k]>>32 >= lo })
 	var partners []uint64
-	for k := from; k < len(o.keys) && o.keys[k]>>32 < hi; k++ {
-		if j := o.keys[k] & 0xFFFFFFFF; int64(j) > i {
-			partners = append(partners, j)
+	if o.wrapped(off) {
+		// blktap's test is not symmetric here: the wrapping block
+		// clobbers those below it, which do not clobber it.
+		partners = o.wrappedPartners(i, off)
+	} else {
+		lo := uint64(0)
+		if uint64(off) >= o.blockSecs {
+			lo = uint64(off) - o.blockSecs + 1
 		}
+		hi := uint64(off) + o.blockSecs
+		from := sort.Search(len(o.keys), func(k int) bool { return o.keys[k]>>32 >= lo })
+		for k := from; k < len(o.keys) && o.keys[k]>>32 < hi; k++ {
+			if j := o.keys[k] & 0xFFFFFFFF; int64(j) > i && !o.wrapped(uint32(o.keys[k]>>32)) {
+				partners = append(partners, j)
+			}
+		}
+		slices.Sort(partners)
 	}
-	slices.Sort(partners)
 	for _, j := range partners {
 		c.add("BAT", int64(c.hdr.TableOffset)+4*i, ErrBATOverlap, "block %d (offset 0x%x) clobbers block %d (offset 0x%x)", i, off, j, c.bat[j])
 		o.seen++

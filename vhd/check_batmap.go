@@ -27,15 +27,28 @@ func (c *checker) batmapHeaderOffset() uint64 {
 	return satAdd(c.hdr.TableOffset, uint64(batBytes(c.hdr.MaxTableEntries)))
 }
 
+// readLibvhd reads len(b) bytes at off as libvhd's vhd_read reads them
+// (the batmap, a locator's data), returning the errno it fails with: EINVAL
+// for an offset lseek refuses (negative as a signed offset) or one that is
+// not sector-aligned (blktap reads with O_DIRECT), EPIPE for a read that
+// starts at or past the end of the file, EIO for one that crosses it; -1
+// when a real I/O error stopped the check.
+func (c *checker) readLibvhd(b []byte, off uint64, what string) int {
+	switch {
+	case off > math.MaxInt64 || off%SectorSize != 0:
+		return errEINVAL
+	case off >= uint64(c.size):
+		return errEPIPE
+	}
+	return c.read(b, int64(off), what)
+}
+
 // readBatmapHeader reads the batmap header sector, or reports why not.
 func (c *checker) readBatmapHeader() (*checkBatmap, int) {
 	hoff := c.batmapHeaderOffset()
 	bm := &checkBatmap{hoff: int64(min(hoff, math.MaxInt64))}
-	if hoff > math.MaxInt64 {
-		return bm, errEINVAL
-	}
 	buf := make([]byte, SectorSize)
-	if e := c.read(buf, int64(hoff), "batmap header"); e != 0 {
+	if e := c.readLibvhd(buf, hoff, "batmap header"); e != 0 {
 		return bm, e
 	}
 	bm.hdrRead = true
@@ -93,13 +106,8 @@ func (c *checker) loadBatmap() *checkBatmap {
 	if uint64(bm.hdr.Size)*SectorSize < mapLen {
 		bm.tooSmall = true
 	}
-	off := bm.hdr.Offset
-	if off > uint64(c.size) || mapLen > uint64(c.size)-off {
-		bm.errno = errEIO
-		return bm
-	}
-	buf := make([]byte, mapLen)
-	if e := c.read(buf, int64(off), "batmap"); e != 0 {
+	buf := make([]byte, mapLen) // at most 128 KiB: the size is at most MaxSize
+	if e := c.readLibvhd(buf, bm.hdr.Offset, "batmap"); e != 0 {
 		bm.errno = max(e, errEIO)
 		return bm
 	}

@@ -253,7 +253,8 @@ func TestCheck(t *testing.T) {
 
 		// Batmap (header at 2048, map at 2560).
 		{name: "batmap size zero (vhd-util aborts)", setup: batmapHeader(16, u32(0)...), args: []string{"-n", "a.vhd"}, msg: libMsg, code: 22},
-		{name: "batmap offset", setup: batmapHeader(8, 0, 0, 0, 0, 0, 0, 0x0a, 0x01), args: []string{"-n", "a.vhd"}, msg: "batmap is invalid: invalid batmap offset", code: 22},
+		// libvhd reads the map with O_DIRECT: EINVAL at an unaligned offset.
+		{name: "batmap offset", setup: batmapHeader(8, 0, 0, 0, 0, 0, 0, 0x0a, 0x01), args: []string{"-n", "a.vhd"}, msg: "error calculating end of metadata: -22", code: 22},
 		{name: "batmap past the end", setup: batmapHeader(8, 0, 0, 0, 0, 0, 0x20, 0x10, 0x00), args: []string{"-n", "a.vhd"}, msg: "error calculating end of metadata: -22", code: 22},
 		{name: "short footer compared with the wrong end", setup: func(t *testing.T, dir string) {
 			if err := os.Truncate(vhdtest.Dynamic(t, filepath.Join(dir, "a.vhd"), 10*mib, nil), 3583); err != nil {
