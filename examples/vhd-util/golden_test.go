@@ -171,6 +171,7 @@ func TestReferenceFixes(t *testing.T) {
 	child := func(edits ...func(*testing.T, string)) func(*testing.T, string) { return mutate(baseChain, edits...) }
 	dataOffset := field{off: 16, size: 8}
 	currentSize := field{off: 48, size: 8}
+	diskType := field{off: 60, size: 4}
 	invalid := func(name string, first ...string) string {
 		return lines(append(first, name+" appears invalid; dumping metadata")...)
 	}
@@ -194,6 +195,39 @@ func TestReferenceFixes(t *testing.T) {
 			args: []string{"check", "-n", "d.vhd", "-i"}, want: result{Stdout: invalid("d.vhd"), Code: 32}}, cutDump: true},
 		{cliCase: cliCase{name: "check -i: primary's header no seek reaches", setup: dyn(patchFooterField(vhdtest.Primary, true, dataOffset, 1<<63)),
 			args: []string{"check", "-n", "d.vhd", "-i"}, want: result{Stdout: invalid("d.vhd"), Code: 22}}, cutDump: true},
+
+		// check -i checks the header with the backup footer, but the file
+		// opens with a valid primary: the BAT is read for its size and type.
+		{cliCase: cliCase{name: "check -i: a primary whose size the BAT is too small for", setup: dyn(patchFooterField(vhdtest.Primary, true, currentSize, 20*mib)),
+			args: []string{"check", "-n", "d.vhd", "-i"}, want: result{Stdout: invalid("d.vhd", "error reading bat: -22"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check -i: a primary of type 0", setup: dyn(patchFooterField(vhdtest.Primary, true, diskType, 0)),
+			args: []string{"check", "-n", "d.vhd", "-i"}, want: result{Stdout: invalid("d.vhd", "error reading bat: -22"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check -i: a primary of type differencing", setup: dyn(patchFooterField(vhdtest.Primary, true, diskType, 4)),
+			args: []string{"check", "-n", "d.vhd", "-i"}, want: result{Stdout: invalid("d.vhd", "could not find parent "), Code: 22}}, cutDump: true},
+
+		// check places blocks in blktap's 32-bit sectors: one at 2^32-2
+		// wraps over block 0.
+		{cliCase: cliCase{name: "check: a block that wraps past 2^32 sectors", setup: dyn(patchRaw(batOff+4, 4, 0xfffffffe)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "block 1 (offset 0xfffffffe) clobbers block 0 (offset 0x7)"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check: the last block wraps past 2^32 sectors", setup: dyn(patchRaw(batOff+16, 4, 0xfffffffe)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "block 4 (offset 0xfffffffe) clobbers block 0 (offset 0x7)"), Code: 22}}, cutDump: true},
+
+		// check adds the ends of the metadata as libvhd does, in signed 64
+		// bits, so a locator past 2^63 is a locator fault, not blocks
+		// clobbering headers; its wrapping sum passes "invalid size".
+		{cliCase: cliCase{name: "check -p: a locator at 2^63", setup: child(patchHeaderField(true, field{off: 576 + 16, size: 8}, 1<<63)),
+			args: []string{"check", "-n", "c.vhd", "-p"}, want: result{Stdout: invalid("c.vhd", "invalid parent locator 0: invalid size"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check -p: a locator at 2^64-1", setup: child(patchHeaderField(true, field{off: 576 + 24 + 16, size: 8}, all1)),
+			args: []string{"check", "-n", "c.vhd", "-p"}, want: result{Stdout: invalid("c.vhd", "error reading parent locator 1: -22"), Code: 22}}, cutDump: true},
+
+		// the batmap is read as libvhd reads it: EINVAL unaligned or past a
+		// seek, EPIPE past the end.
+		{cliCase: cliCase{name: "check: batmap at an unaligned offset", setup: dyn(patchRaw(batmapHdrOff+8, 8, 0xa01)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "error calculating end of metadata: -22"), Code: 22}}, cutDump: true},
+		{cliCase: cliCase{name: "check: batmap past the end", setup: dyn(patchRaw(batmapHdrOff+8, 8, 1<<40)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "error calculating end of metadata: -32"), Code: 32}}, cutDump: true},
+		{cliCase: cliCase{name: "check: batmap at 2^64-1", setup: dyn(patchRaw(batmapHdrOff+8, 8, all1)),
+			args: []string{"check", "-n", "d.vhd"}, want: result{Stdout: invalid("d.vhd", "error calculating end of metadata: -22"), Code: 22}}, cutDump: true},
 
 		// snapshot walks past empty parents reading each BAT as libvhd
 		// does, takes a size of 0 for the target's, and refuses a child

@@ -371,6 +371,9 @@ func deliberate(name string, args []string, ref, ours outcome, files string) str
 		return "snapshot refuses a parent whose size is not whole sectors"
 	case args[0] == "snapshot" && ours.Code == errEINVAL && madeBy(args) != "" && madeBy(args) == snapshotParent(args):
 		return "a snapshot onto its own parent is refused"
+	case args[0] == "check" && ref.Code == 0 && ours.Code == errEINVAL && strings.Contains(name, "].data_length=") &&
+		strings.HasPrefix(ours.Stdout, "error reading parent locator "):
+		return "a locator's data is not read past its data space"
 	case ours.Code == errEINVAL && strings.Contains(name, "2^63"),
 		args[0] == "snapshot" && ours.Code == errEINVAL && tooLargeS(args):
 		return "sizes above 2040 GiB are refused"
