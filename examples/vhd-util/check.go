@@ -153,18 +153,18 @@ func directIO(name string, size int64, backup bool, p vhd.Problem) vhd.Problem {
 	if !backup {
 		off = size - vhd.FooterSize
 		if size%vhd.SectorSize == vhd.SectorSize-1 {
-			off = size - (vhd.SectorSize - 1)
+			off = size - (vhd.SectorSize - 1) // a short footer
 		}
 	}
-	b := make([]byte, 24)
+	if off < 0 {
+		return p
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return p
 	}
 	defer f.Close()
-	if off < 0 {
-		return p
-	}
+	b := make([]byte, 24) // the footer up to its data offset
 	if _, err := f.ReadAt(b, off); err != nil {
 		return p
 	}

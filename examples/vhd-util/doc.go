@@ -57,9 +57,13 @@
 //     open, and create, snapshot -S and create -S refuse them, where
 //     vhd-util's arithmetic wraps or it runs for minutes.
 //   - snapshot refuses a parent whose size is not whole sectors.
+//   - check reads no locator data past the locator's data space (vhd-util
+//     decodes past its buffer), and calls a block that wraps past 2^32
+//     sectors over no other block "clobbers footer" (vhd-util: valid).
 //   - Files are not opened with O_DIRECT, and --debug enables no syslog;
-//     query's reads still fail with the errno an O_DIRECT read would
-//     (EINVAL at an unaligned offset).
+//     the reads of query and check, and set's footer write, still fail
+//     with the errno an O_DIRECT read or write would (EINVAL at an
+//     unaligned offset).
 //
 // The usage texts are vhd-util's; the metadata dump that follows "NAME appears invalid; dumping metadata"
 // (check) is this command's own (no script parses it). The marker of a
@@ -69,5 +73,5 @@
 // The package's tests compare all of this with blktap's vhd-util on a
 // generated corpus of damaged files and arguments when VHDKIT_VHDUTIL
 // names one (TestReference), and keep each difference fixed in a golden
-// case (TestReferenceGolden).
+// case (TestReferenceGolden, TestReferenceFixes).
 package main
