@@ -382,3 +382,31 @@ func TestGrowJournalIOError(t *testing.T) {
 		}
 	}
 }
+
+// TestGrowCancelled cancels a journaled grow at its first write: Grow
+// stops at the next step with the context's error, the disk sound at its
+// old size in every state a crash could keep, and the journal removed.
+func TestGrowCancelled(t *testing.T) {
+	tc := tableCases(t)[2] // several blocks move
+	jpath := filepath.Join(t.TempDir(), "j")
+	ctx, cancel := context.WithCancel(context.Background())
+	m := newMemStore(tc.orig)
+	f, err := vhd.NewWritable(&hookStore{memStore: m, first: cancel}, int64(len(tc.orig)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Grow(ctx, tc.size, &vhd.GrowOptions{GrowTable: true, Journal: jpath}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Grow: %v, want context.Canceled", err)
+	}
+	if _, err := os.Lstat(jpath); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the journal is left: %v", err)
+	}
+	for i, img := range m.crashImages() {
+		if g := crashImage(t, tc, img, fmt.Sprintf("image %d", i)); g.VirtualSize() != int64(len(tc.img)) {
+			t.Fatalf("image %d: size %d, want the old %d", i, g.VirtualSize(), len(tc.img))
+		}
+	}
+	if m.writes > 10 {
+		t.Errorf("Grow went on for %d operations after the cancel", m.writes)
+	}
+}
