@@ -1,7 +1,9 @@
 package tarball
 
 import (
+	"bufio"
 	"bytes"
+	stdflate "compress/flate"
 	"context"
 	"io"
 	"os"
@@ -9,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // benchInput returns a directory holding the shared 256 MiB benchmark file
@@ -207,4 +211,68 @@ func BenchmarkUnpack(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkInflate decodes the deflate stream gzip -6 makes of the
+// benchmark data with compress/flate, klauspost/compress/flate and the
+// package's inflater (streamed into 1 MiB chunks, as Unpack's serial path
+// does), on one core, discarding the output.
+func BenchmarkInflate(b *testing.B) {
+	dir, size, _ := benchInput(b)
+	data, err := os.ReadFile(filepath.Join(dir, "0.vhd"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var comp []byte
+	if p, err := exec.LookPath("gzip"); err == nil {
+		cmd := exec.Command(p, "-6", "-n", "-c")
+		cmd.Stdin = bytes.NewReader(data)
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		comp = out[10 : len(out)-8]
+	} else {
+		comp = goDeflate(6)(data)
+	}
+	data = nil
+	for _, d := range []struct {
+		name string
+		open func(io.Reader) io.Reader
+	}{
+		{"compress-flate", func(r io.Reader) io.Reader { return stdflate.NewReader(r) }},
+		{"klauspost-flate", func(r io.Reader) io.Reader { return flate.NewReader(r) }},
+	} {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(size)
+			for b.Loop() {
+				n, err := io.Copy(io.Discard, d.open(bufio.NewReaderSize(bytes.NewReader(comp), 256<<10)))
+				if err != nil || n != size {
+					b.Fatalf("%d bytes, %v", n, err)
+				}
+			}
+		})
+	}
+	b.Run("inflater", func(b *testing.B) {
+		b.SetBytes(size)
+		var free [][]byte
+		for b.Loop() {
+			var f inflater
+			get := func(n int) []byte {
+				if len(free) > 0 {
+					buf := free[len(free)-1]
+					free = free[:len(free)-1]
+					return buf
+				}
+				return make([]byte, n)
+			}
+			n, err := f.stream(bufio.NewReaderSize(bytes.NewReader(comp), 256<<10), DefaultBlockSize, get, func(whole, _ []byte) bool {
+				free = append(free, whole)
+				return true
+			})
+			if err != nil || n != size {
+				b.Fatalf("%d bytes, %v", n, err)
+			}
+		}
+	})
 }

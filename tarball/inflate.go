@@ -348,6 +348,16 @@ func (f *inflater) huffman(out []byte, op, lo, limit int) (int, error) {
 		if e&flagLiteral != 0 {
 			out[op] = byte(e >> 16)
 			op++
+			// At least 41 bits are left: enough for another literal
+			// (but not for a match) without a refill.
+			e = lt[bits&(1<<litBits-1)]
+			if e&(flagLiteral|flagSub) == flagLiteral {
+				n = uint(e & 63)
+				bits >>= n
+				nbits -= n
+				out[op] = byte(e >> 16)
+				op++
+			}
 			continue
 		}
 		if e&(flagEnd|flagInvalid) != 0 {
@@ -388,7 +398,11 @@ func (f *inflater) huffman(out []byte, op, lo, limit int) (int, error) {
 		case dist >= 8:
 			// Eight bytes at a time: each word read was written
 			// before, as dist >= 8; the last may run 7 bytes over.
-			for i := 0; i < length; i += 8 {
+			// Most matches are short: two words without a loop.
+			d, s := out[op:op+16], out[src:src+16]
+			binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(s))
+			binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(s[8:]))
+			for i := 16; i < length; i += 8 {
 				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
 			}
 		case dist == 1:
