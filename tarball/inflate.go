@@ -88,8 +88,12 @@ func (f *inflater) consumed() int {
 // done reports whether the final block has been decoded.
 func (f *inflater) done() bool { return f.state == stateDone }
 
-// corrupt returns the error for bad data at the current input position.
+// corrupt returns the error for bad data at the current input position,
+// or io.ErrUnexpectedEOF if the bad bits are zeros supplied past the end.
 func (f *inflater) corrupt() error {
+	if f.truncated() {
+		return io.ErrUnexpectedEOF
+	}
 	return flate.CorruptInputError(f.base + int64(f.consumed()))
 }
 

@@ -172,3 +172,41 @@ func FuzzInflate(f *testing.F) {
 		}
 	})
 }
+
+// TestInflateDamaged cuts deflate streams of each block type at every byte
+// and flips every bit of their first bytes: wherever compress/flate
+// refuses the data the inflater must refuse it too (a cut with
+// io.ErrUnexpectedEOF), and wherever it accepts them the inflater must
+// decode the same bytes.
+func TestInflateDamaged(t *testing.T) {
+	data := append(imageLike(6000, 3), make([]byte, 3000)...)
+	for _, level := range []int{stdflate.HuffmanOnly, 0, 1, 9} {
+		comp := goDeflate(level)(data)
+		t.Run(fmt.Sprintf("level %d", level), func(t *testing.T) {
+			for cut := range len(comp) {
+				for name, dec := range map[string]func() ([]byte, int, error){
+					"whole":    func() ([]byte, int, error) { return inflateWhole(comp[:cut], len(data)) },
+					"streamed": func() ([]byte, int, error) { return inflateStreamed(comp[:cut], 1+cut%300, 1) },
+				} {
+					if _, _, err := dec(); !errors.Is(err, io.ErrUnexpectedEOF) {
+						t.Fatalf("%s, cut at %d of %d bytes: %v, want %v", name, cut, len(comp), err, io.ErrUnexpectedEOF)
+					}
+				}
+			}
+			for bit := range min(len(comp), 400) * 8 {
+				bad := bytes.Clone(comp)
+				bad[bit/8] ^= 1 << (bit % 8)
+				want, used, _, werr := stdInflate(bad, 1<<20)
+				got, gotUsed, err := inflateWhole(bad, 1<<20)
+				if (err == nil) != (werr == nil) {
+					t.Fatalf("bit %d flipped: %v; compress/flate: %v", bit, err, werr)
+				}
+				if err == nil {
+					if diff := cmp.Diff(summarize(want, want, used), summarize(got, want, gotUsed)); diff != "" {
+						t.Fatalf("bit %d flipped: (-compress/flate +inflater):\n%s", bit, diff)
+					}
+				}
+			}
+		})
+	}
+}
