@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"github.com/vhdkit/vhdkit/chain"
 	"github.com/vhdkit/vhdkit/vhd"
@@ -78,11 +78,12 @@ func runFill(args []string, stdout, stderr io.Writer) int {
 	return fillBlocks(f, name)
 }
 
-// fillBlocks reads each block of the table through the chain and writes it
-// back. Like vhd-util it stops with ERANGE at the first block past the
-// virtual size (a table preallocated for growth).
+// fillBlocks is fill: every block of the table written with what the disk
+// reads as, through the chain (vhd.File.Fill). Like vhd-util it stops with
+// ERANGE at the first block past the virtual size (a table preallocated for
+// growth, or a last block the size ends within), having filled the ones
+// before it.
 func fillBlocks(f *vhd.File, name string) int {
-	var src io.ReaderAt = f
 	if f.HasParent() {
 		c, err := chain.Walk(context.Background(), name, &chain.Options{Mode: chain.Compat, MaxDepth: maxDepth})
 		if err != nil {
@@ -95,34 +96,25 @@ func fillBlocks(f *vhd.File, name string) int {
 		}
 	}
 	bs := int64(f.Header.BlockSize)
-	buf := make([]byte, bs)
-	for i := int64(0); i < int64(f.Header.MaxTableEntries); i++ {
-		if (i+1)*bs > f.VirtualSize() {
-			return errERANGE
-		}
-		if _, err := src.ReadAt(buf, i*bs); err != nil {
-			return errno(err)
-		}
-		if _, err := f.WriteAt(buf, i*bs); err != nil {
-			return errno(err)
-		}
-	}
-	if err := f.Sync(); err != nil {
+	whole := f.VirtualSize() / bs
+	n := min(int64(f.Header.MaxTableEntries), whole)
+	if err := f.Fill(context.Background(), 0, n*bs); err != nil {
 		return errno(err)
+	}
+	if int64(f.Header.MaxTableEntries) > whole {
+		return errERANGE
 	}
 	return 0
 }
 
-// allocateFast is fill -b: each unallocated block of the range gets a BAT
-// entry at the end of the data (its data page-aligned, as blktap places
-// blocks) and an all-ones bitmap; the data is not written and reads as
-// zeros. Unlike vhd-util it leaves blocks already allocated alone (vhd-util
-// re-points them, losing their data) and writes the footer at the new end
-// of the data (vhd-util leaves none), with the bitmaps, the BAT and the
-// footer each synced before the next.
+// allocateFast is fill -b: each unallocated block of the sector range gets
+// a place at the end of the data and an all-ones bitmap, its data not
+// written (vhd.File.Allocate). Unlike vhd-util it leaves blocks already
+// allocated alone (vhd-util re-points them, losing their data) and writes
+// the footer behind the new blocks (vhd-util leaves none), in crash-safe
+// order.
 func allocateFast(f *vhd.File, name string, from, to uint64, ignore2TB bool, stdout io.Writer) int {
 	spb := uint64(f.Header.BlockSize) / vhd.SectorSize
-	bmSecs := sectorsNoZero(spb / 8)
 	entries := compatBlocks(f)
 	fromExt, toExt := uint64(0), entries-1
 	if from != math.MaxUint64 {
@@ -132,76 +124,24 @@ func allocateFast(f *vhd.File, name string, from, to uint64, ignore2TB bool, std
 		toExt = to / spb
 	}
 	toExt = min(toExt, entries-1)
-	c := newCompat(f)
-	defer c.close()
-	phys, err := c.physicalSize()
-	if err != nil {
-		return errno(err)
-	}
-	const spp = 4096 / vhd.SectorSize
-	next := (phys - vhd.FooterSize) / vhd.SectorSize
-	align := func() {
-		if r := (next + bmSecs) % spp; r != 0 {
-			next += spp - r
-		}
-	}
-	align()
-	w, err := os.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		return errno(err)
-	}
-	defer w.Close()
-	batBuf := make([]byte, sectorsNoZero(entries*4)*vhd.SectorSize)
-	if _, err := w.ReadAt(batBuf, int64(f.Header.TableOffset)); err != nil {
-		return errno(err)
-	}
-	ones := make([]byte, bmSecs*vhd.SectorSize)
-	for i := range ones[:spb/8] {
-		ones[i] = 0xff
-	}
-	end := uint64(0)
-	for i := fromExt; i <= toExt && fromExt <= toExt; i++ {
-		e := be32(batBuf[i*4:])
-		if e != vhd.Unallocated {
-			continue
-		}
-		if next > math.MaxUint32 && !ignore2TB {
-			fmt.Fprintf(stdout, "sector offset for extent %d exceeds the 2 TB limit\n", i)
-			return errEOVERFLOW
-		}
-		if next > math.MaxUint32 {
-			return errEOVERFLOW // a BAT entry cannot hold it
-		}
-		putBE32(batBuf[i*4:], uint32(next))
-		if _, err := w.WriteAt(ones, int64(next)*vhd.SectorSize); err != nil {
-			return errno(err)
-		}
-		end = (next + bmSecs + spb) * vhd.SectorSize
-		next += bmSecs + spb
-		align()
-	}
-	if end == 0 {
+	if entries == 0 || fromExt > toExt {
 		return 0
 	}
-	if err := w.Sync(); err != nil {
+	bs := int64(f.Header.BlockSize)
+	off := int64(fromExt) * bs
+	n := min(int64(toExt-fromExt+1)*bs, f.VirtualSize()-off)
+	err := f.Allocate(context.Background(), off, n)
+	var be *vhd.BlockError
+	if errors.As(err, &be) && errors.Is(err, vhd.ErrTooLarge) {
+		if !ignore2TB {
+			fmt.Fprintf(stdout, "sector offset for extent %d exceeds the 2 TB limit\n", be.Block)
+		}
+		return errEOVERFLOW
+	}
+	if err != nil {
 		return errno(err)
 	}
-	if _, err := w.WriteAt(batBuf, int64(f.Header.TableOffset)); err != nil {
-		return errno(err)
-	}
-	if err := w.Sync(); err != nil {
-		return errno(err)
-	}
-	ft := f.Footer
-	return rewriteFooterAt(w, &ft, int64(end))
+	return 0
 }
 
 const errEOVERFLOW = 75
-
-func be32(b []byte) uint32 {
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-func putBE32(b []byte, v uint32) {
-	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
-}

@@ -47,38 +47,3 @@ func zeroBlocks(name string) int {
 	}
 	return 0
 }
-
-// rewriteFooterAt writes ft (checksum recomputed) at off, syncs, cuts the
-// file behind it, syncs, and writes the copy at offset 0 of a dynamic disk,
-// synced: blktap's footer rewrite (FORMAT.md §9.5) in crash-safe order.
-func rewriteFooterAt(w *os.File, ft *vhd.Footer, off int64) int {
-	ft.UpdateChecksum()
-	b, _ := ft.MarshalBinary()
-	if _, err := w.WriteAt(b, off); err != nil {
-		return errno(err)
-	}
-	if err := w.Sync(); err != nil {
-		return errno(err)
-	}
-	if err := w.Truncate(off + vhd.FooterSize); err != nil {
-		return errno(err)
-	}
-	if err := w.Sync(); err != nil {
-		return errno(err)
-	}
-	if ft.IsDynamic() {
-		if _, err := w.WriteAt(b, 0); err != nil {
-			return errno(err)
-		}
-		if err := w.Sync(); err != nil {
-			return errno(err)
-		}
-	}
-	return 0
-}
-
-// sectorsNoZero is libvhd's secs_round_up_no_zero: bytes rounded up to
-// whole sectors, at least one.
-func sectorsNoZero(bytes uint64) uint64 {
-	return max(1, (bytes+vhd.SectorSize-1)/vhd.SectorSize)
-}
