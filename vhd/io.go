@@ -484,7 +484,17 @@ func (f *File) isRegular() bool { return !f.device }
 // SetHidden sets the footer's hidden flag to v and rewrites the footer (at
 // the end of the data, and at offset 0 of a dynamic disk). XenServer uses 1
 // for interior nodes of a snapshot chain; values above 1 are invalid (vhd-util
-// set writes them, and check then rejects the file).
+// set writes them, and check then rejects the file). Setting the value the
+// file has writes nothing.
+//
+// The primary footer is written and synced first (the file cut behind it
+// and the cut synced, when it is longer), then the copy at offset 0, synced;
+// SetHidden returns once both are durable. A crash between the two leaves
+// the primary footer with the new flag and the copy at 0 with the old one:
+// the file opens with the new flag and reads the same data, [File.Repair]
+// completes it (vhd-util repair does too), and Check reports the two
+// footers' mismatch, as vhd-util check does, unless
+// CheckOptions.UseBackupFooter is set.
 func (f *File) SetHidden(v uint8) error {
 	if err := f.writable(); err != nil {
 		return err
@@ -503,13 +513,25 @@ func (f *File) SetHidden(v uint8) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	old := f.Footer
-	f.Footer.Hidden = v
-	if err := f.rewriteFooter(); err != nil {
-		f.Footer = old
+	ft := f.Footer
+	ft.Hidden = v
+	ft.UpdateChecksum()
+	eod, err := f.endOfData()
+	if err != nil {
 		return err
 	}
-	return nil
+	off, newSize := eod, eod+FooterSize
+	if f.device {
+		off, newSize = f.size-FooterSize, f.size
+	}
+	want := ft.bytes()
+	primary := !f.bytesAre(off, want)
+	backup := ft.IsDynamic() && !f.bytesAre(0, want)
+	if !primary && !backup && newSize == f.size {
+		f.Footer, f.source = ft, FooterPrimary
+		return nil
+	}
+	return f.commitFooter(ft, want, off, newSize, primary, backup, "set the hidden flag")
 }
 
 // SetMarker sets the marker byte of the batmap header (vhd-util set -f
