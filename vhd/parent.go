@@ -35,6 +35,9 @@ func (f *File) LocatorData(slot int) ([]byte, error) {
 		return nil, formatErr(f.name, part, "data length", entryOff+8, ErrLocator, "empty locator")
 	case n > maxLocatorData:
 		return nil, formatErr(f.name, part, "data length", entryOff+8, ErrTooLarge, "locator data of %d bytes exceeds %d", n, maxLocatorData)
+	case n > l.Size():
+		return nil, formatErr(f.name, part, "data length", entryOff+8, ErrLocator,
+			"%d bytes of data exceed the reserved space of %d bytes (data space %d)", n, l.Size(), l.DataSpace)
 	case l.DataOffset > uint64(f.FileSize()) || n > f.FileSize()-int64(l.DataOffset):
 		return nil, formatErr(f.name, part, "data offset", entryOff+16, ErrTruncated,
 			"%d bytes at offset %d do not fit in the file", n, l.DataOffset)
