@@ -491,10 +491,10 @@ func (f *File) isRegular() bool { return !f.device }
 // and the cut synced, when it is longer), then the copy at offset 0, synced;
 // SetHidden returns once both are durable. A crash between the two leaves
 // the primary footer with the new flag and the copy at 0 with the old one:
-// the file opens with the new flag and reads the same data, [File.Repair]
-// completes it (vhd-util repair does too), and Check reports the two
-// footers' mismatch, as vhd-util check does, unless
-// CheckOptions.UseBackupFooter is set.
+// the file opens with the new flag and reads the same data, Check reports
+// the two footers' mismatch (as vhd-util check does, unless
+// CheckOptions.UseBackupFooter is set), and the next writer of this
+// package, [File.Repair] or vhd-util repair completes the commit.
 func (f *File) SetHidden(v uint8) error {
 	if err := f.writable(); err != nil {
 		return err

@@ -1,7 +1,9 @@
 package vhd
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -42,8 +44,21 @@ func (f *File) checkForWriteExcept(ctx context.Context, op string, allowed func(
 		return c.fatal
 	}
 	if !c.soundForWriting() {
-		if allowed != nil && c.otherNotRun == 0 && c.rep.Truncated == 0 && len(c.rep.Problems) > 0 &&
-			!slices.ContainsFunc(c.rep.Problems, func(p Problem) bool { return !allowed(p) }) {
+		torn := false
+		mends := func(p Problem) bool {
+			if errors.Is(p.Err, ErrBackupMismatch) && f.tornFooterCommit() {
+				torn = true
+				return true
+			}
+			return allowed != nil && allowed(p)
+		}
+		if c.otherNotRun == 0 && c.rep.Truncated == 0 && len(c.rep.Problems) > 0 &&
+			!slices.ContainsFunc(c.rep.Problems, func(p Problem) bool { return !mends(p) }) {
+			if torn {
+				if err := f.completeFooterCommit(op); err != nil {
+					return err
+				}
+			}
 			return nil
 		}
 		ce := &CheckError{File: f.name, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
@@ -98,6 +113,51 @@ func checkParentFile(ctx context.Context, p *File) error {
 	if !c.soundForWriting() {
 		ce := &CheckError{File: p.name, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
 		return fmt.Errorf("%w: refusing it as a parent", ce)
+	}
+	return nil
+}
+
+// A footer commit (SetHidden, Grow, Revert, Repair: see commitFooter)
+// writes the primary footer, syncs, then writes the copy at offset 0 and
+// syncs. No order of two sector writes is atomic: a crash between them
+// leaves a torn commit, a valid primary footer with the new value and a
+// valid copy at 0 with the old one. Every reader uses the primary, so the
+// disk is in its new state; Check reports the two copies' mismatch, as
+// vhd-util check does, and the next writer (or Repair, or vhd-util repair)
+// completes the commit before it changes anything else. See FORMAT.md,
+// rewriting the footer.
+
+// tornFooterCommit reports whether the copy at offset 0 differs from the
+// primary footer only in what a footer commit changes: the hidden flag,
+// the current size and geometry, and so the checksum.
+func (f *File) tornFooterCommit() bool {
+	if f.source != FooterPrimary || !f.Footer.IsDynamic() {
+		return false
+	}
+	b := make([]byte, FooterSize)
+	if err := f.readFull(b, 0); err != nil {
+		return false
+	}
+	var old Footer
+	if err := old.UnmarshalBinary(b); err != nil {
+		return false
+	}
+	cur := f.Footer
+	old.Hidden, old.CurrentSize, old.Geometry, old.Checksum = cur.Hidden, cur.CurrentSize, cur.Geometry, cur.Checksum
+	return bytes.Equal(old.bytes(), cur.bytes())
+}
+
+// completeFooterCommit finishes a torn footer commit: the primary footer
+// copied to offset 0, and synced.
+func (f *File) completeFooterCommit(op string) error {
+	if err := f.writable(); err != nil {
+		return err
+	}
+	if _, err := f.w.WriteAt(f.Footer.bytes(), 0); err != nil {
+		return fmt.Errorf("vhd: %s: %s: completing a torn footer commit (the copy at 0): %w", f.name, op, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("vhd: %s: %s: syncing the footer copy at 0: %w", f.name, op, err)
 	}
 	return nil
 }
