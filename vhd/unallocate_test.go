@@ -29,14 +29,14 @@ type diskCase struct {
 // without a batmap, dynamic and differencing, a table of several sectors
 // and a batmap map of two sectors.
 func diskCases() []diskCase {
-	w := []vhdtest.Write{vhdtest.Fill(1, 0, 2*mib), vhdtest.Fill(2, 3*mib, 4096), vhdtest.Fill(3, 6*mib+100, 1000)}
+	w := []vhdtest.Write{vhdtest.Fill(1, 0, 2*mib), vhdtest.Fill(2, 3*mib, 4096), vhdtest.Fill(3, 4*mib+100, 1000)}
 	return []diskCase{
-		{name: "dynamic, batmap", size: 8 * mib, writes: w},
-		{name: "dynamic, no batmap", size: 8 * mib, opt: vpc, writes: w},
-		{name: "child, batmap", size: 8 * mib, child: true, writes: w},
-		{name: "child, no batmap", size: 8 * mib, opt: vpc, child: true, writes: w},
-		{name: "dynamic, nothing allocated", size: 8 * mib},
-		{name: "child, nothing allocated", size: 8 * mib, child: true},
+		{name: "dynamic, batmap", size: 6 * mib, writes: w},
+		{name: "dynamic, no batmap", size: 6 * mib, opt: vpc, writes: w},
+		{name: "child, batmap", size: 6 * mib, child: true, writes: w},
+		{name: "child, no batmap", size: 6 * mib, opt: vpc, child: true, writes: w},
+		{name: "dynamic, nothing allocated", size: 6 * mib},
+		{name: "child, nothing allocated", size: 6 * mib, child: true},
 		{name: "dynamic, odd size, last block partial", size: 5 * mib, writes: []vhdtest.Write{vhdtest.Fill(4, 4*mib, mib)}},
 		{name: "table of 3 sectors", size: 600 * mib, blocks: []int64{0, 1, 150, 299},
 			writes: []vhdtest.Write{vhdtest.Fill(5, 0, 2*mib), vhdtest.Fill(6, 300*mib+512, 512), vhdtest.Fill(7, 598*mib, 2*mib)}},
