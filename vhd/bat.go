@@ -162,6 +162,10 @@ func (f *File) EndOfData() (int64, error) {
 
 func (f *File) endOfData() (int64, error) {
 	if f.Header == nil {
+		if f.source == FooterShort {
+			// A 511-byte footer: the data ends where it starts.
+			return f.size - (FooterSize - 1), nil
+		}
 		return f.size - FooterSize, nil
 	}
 	if f.eod > 0 {
