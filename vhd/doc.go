@@ -42,6 +42,24 @@
 // [Create] makes fixed, dynamic and differencing disks with blktap's layout,
 // [File.WriteAt] and [File.ReadAt] access the virtual disk, and
 // [File.SetHidden] and [File.SetParent] change a disk's flags and parent.
+// The other commands of blktap's vhd-util have their methods here too:
+// [File.Repair] (repair), [File.Grow] and [File.Revert] (resize, with a
+// journal of this package's own, and revert), [File.Unallocate]
+// (modify -z), [File.Fill] and [File.Allocate] (fill), and [File.Extents]
+// and [NewStreamReader] for the layout and a VHD stream of one file.
+//
+// # Crash safety
+//
+// Every method that changes a disk's metadata orders its writes so that a
+// crash at any point leaves the old disk or the new one, each of which
+// opens, passes the full default Check and reads the same data, and
+// returns only once the change is durable (synced). [File.WriteAt] is a
+// file write: durable after [File.Sync], as with os.File. Blocks move by copy, sync, then the BAT
+// entry; metadata that cannot be rewritten in place goes through a copy
+// behind a single header write. The one state that is neither is inherent
+// in a format with two footer copies: a crash between them leaves the new
+// primary and the old copy at offset 0, a torn footer commit that Check
+// reports and the next writer completes (FORMAT.md, rewriting the footer).
 //
 // # Hostile files
 //
@@ -54,7 +72,8 @@
 // them can overflow. Every function that opens a path refuses at once, without
 // blocking, anything but a regular file ([NotRegularError]; [OpenBlockDevice]
 // and [CheckOptions.BlockDevice] accept block devices). Every writer
-// ([File.WriteAt], [File.SetHidden], [File.SetMarker], [File.SetParent]) runs
+// ([File.WriteAt], [File.SetHidden], [File.SetMarker], [File.SetParent] and
+// the others above) runs
 // the full default Check before its first change and refuses a file with
 // problems, and a refused or failed write leaves the file as it was.
 //
