@@ -88,6 +88,9 @@ func summarize(out, ref []byte, used int) inflateResult {
 // compares the bytes and where the stream ends with compress/flate's.
 func TestInflateMatchesFlate(t *testing.T) {
 	data := pieceTestData()
+	if testing.Short() { // the same kinds of bytes, less of them
+		data = append(append(imageLike(300<<10, 7), make([]byte, 100<<10)...), pseudoRandom(50<<10, 8)...)
+	}
 	for _, e := range deflateEncoders() {
 		t.Run(e.name, func(t *testing.T) {
 			comp := e.enc(t)([][]byte{data})[0]
@@ -108,7 +111,11 @@ func TestInflateMatchesFlate(t *testing.T) {
 			}
 			out, used, err = inflateWhole(comp, len(data))
 			check("whole", out, used, err)
-			for _, s := range []struct{ read, chunk int }{{7, 1000}, {4093, 64 << 10}, {1 << 20, 1 << 20}} {
+			sizes := []struct{ read, chunk int }{{7, 1000}, {4093, 64 << 10}, {1 << 20, 1 << 20}}
+			if testing.Short() {
+				sizes[0].read = 61 // fewer calls under the race detector
+			}
+			for _, s := range sizes {
 				out, used, err := inflateStreamed(comp, s.read, s.chunk)
 				check(fmt.Sprintf("streamed read %d chunk %d", s.read, s.chunk), out, used, err)
 			}
@@ -180,10 +187,14 @@ func FuzzInflate(f *testing.F) {
 // decode the same bytes.
 func TestInflateDamaged(t *testing.T) {
 	data := append(imageLike(6000, 3), make([]byte, 3000)...)
+	stride := 1 // every cut and every bit; in short mode a sample
+	if testing.Short() {
+		stride = 7
+	}
 	for _, level := range []int{stdflate.HuffmanOnly, 0, 1, 9} {
 		comp := goDeflate(level)(data)
 		t.Run(fmt.Sprintf("level %d", level), func(t *testing.T) {
-			for cut := range len(comp) {
+			for cut := 0; cut < len(comp); cut += stride {
 				for name, dec := range map[string]func() ([]byte, int, error){
 					"whole":    func() ([]byte, int, error) { return inflateWhole(comp[:cut], len(data)) },
 					"streamed": func() ([]byte, int, error) { return inflateStreamed(comp[:cut], 1+cut%300, 1) },
@@ -193,7 +204,7 @@ func TestInflateDamaged(t *testing.T) {
 					}
 				}
 			}
-			for bit := range min(len(comp), 400) * 8 {
+			for bit := 0; bit < min(len(comp), 400)*8; bit += stride {
 				bad := bytes.Clone(comp)
 				bad[bit/8] ^= 1 << (bit % 8)
 				want, used, _, werr := stdInflate(bad, 1<<20)
