@@ -63,7 +63,7 @@ type UnpackOptions struct {
 	// 0 means DefaultReadAhead.
 	Concurrency int
 	// BlockSize is the size of the chunks a gzip member without an index
-	// is decoded into; 0 means DefaultBlockSize.
+	// is decoded into, at least 16 KiB; 0 means DefaultBlockSize.
 	BlockSize int
 	// Progress, if not nil, is called at the start and end of each entry
 	// and every few MiB in between, from the calling goroutine.
