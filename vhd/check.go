@@ -409,6 +409,13 @@ func (c *checker) notRun(format string, args ...any) {
 	c.otherNotRun++
 }
 
+// refusal is a writer's error for a file the check found unsound: the
+// *CheckError with every problem, and what is refused ("to grow").
+func (c *checker) refusal(what string) error {
+	ce := &CheckError{File: c.rep.File, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
+	return fmt.Errorf("%w: refusing %s", ce, what)
+}
+
 // soundForWriting reports whether the check found nothing against changing
 // the file: no problem, and no rule left out but the parent rules, which a
 // writer (SetParent above all) runs without a parent opener.

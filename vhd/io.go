@@ -520,18 +520,7 @@ func (f *File) SetHidden(v uint8) error {
 	if err != nil {
 		return err
 	}
-	off, newSize := eod, eod+FooterSize
-	if f.device {
-		off, newSize = f.size-FooterSize, f.size
-	}
-	want := ft.bytes()
-	primary := !f.bytesAre(off, want)
-	backup := ft.IsDynamic() && !f.bytesAre(0, want)
-	if !primary && !backup && newSize == f.size {
-		f.Footer, f.source = ft, FooterPrimary
-		return nil
-	}
-	return f.commitFooter(ft, want, off, newSize, primary, backup, "set the hidden flag")
+	return f.commitFooterAt(ft, eod, "set the hidden flag")
 }
 
 // SetMarker sets the marker byte of the batmap header (vhd-util set -f

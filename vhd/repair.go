@@ -150,6 +150,25 @@ func (f *File) commitFooter(ft Footer, want []byte, off, newSize int64, primary,
 	return nil
 }
 
+// commitFooterAt commits ft as the footer of a file whose data ends at eod
+// (on a block device, at the device's end): commitFooter writes each copy
+// that does not hold ft already, and nothing is written when both do and
+// the file has its size. The caller holds f.mu.
+func (f *File) commitFooterAt(ft Footer, eod int64, op string) error {
+	want := ft.bytes()
+	off, newSize := eod, eod+FooterSize
+	if f.device {
+		off, newSize = f.size-FooterSize, f.size
+	}
+	primary := !f.bytesAre(off, want)
+	backup := ft.IsDynamic() && !f.bytesAre(0, want)
+	if !primary && !backup && newSize == f.size {
+		f.Footer, f.source = ft, FooterPrimary
+		return nil
+	}
+	return f.commitFooter(ft, want, off, newSize, primary, backup, op)
+}
+
 // checkRepaired checks the file as the repair would leave it, size bytes
 // ending in footer (also at offset 0 when backup is set), and refuses what
 // any writer refuses. The caller holds f.mu.
@@ -161,8 +180,7 @@ func (f *File) checkRepaired(ctx context.Context, footer []byte, size int64, bac
 		return c.fatal
 	}
 	if !c.soundForWriting() {
-		ce := &CheckError{File: f.name, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
-		return fmt.Errorf("%w: refusing to repair", ce)
+		return c.refusal("to repair")
 	}
 	return nil
 }

@@ -162,12 +162,8 @@ func (f *File) commitSize(ft Footer, op string) error {
 	if err != nil {
 		return err
 	}
-	off, newSize := eod, eod+FooterSize
-	if f.device {
-		off, newSize = f.size-FooterSize, f.size
-	}
 	f.eod = 0
-	if err := f.commitFooter(ft, ft.bytes(), off, newSize, true, true, op); err != nil {
+	if err := f.commitFooterAt(ft, eod, op); err != nil {
 		return err
 	}
 	// The table and the map now have more or fewer blocks to read.

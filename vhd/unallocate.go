@@ -102,18 +102,7 @@ func (f *File) unallocate() error {
 		}
 	}
 	f.eod = eoh
-	ft := f.Footer
-	want := ft.bytes()
-	off, newSize := eoh, eoh+FooterSize
-	if f.device {
-		off, newSize = f.size-FooterSize, f.size
-	}
-	primary := !f.bytesAre(off, want)
-	backup := ft.IsDynamic() && !f.bytesAre(0, want)
-	if !primary && !backup && newSize == f.size {
-		return nil
-	}
-	return f.commitFooter(ft, want, off, newSize, primary, backup, "unallocate")
+	return f.commitFooterAt(f.Footer, eoh, "unallocate")
 }
 
 // writeBatmap writes the batmap header hdr and sectors [lo, hi) of the map

@@ -61,8 +61,7 @@ func (f *File) checkForWriteExcept(ctx context.Context, op string, allowed func(
 			}
 			return nil
 		}
-		ce := &CheckError{File: f.name, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
-		return fmt.Errorf("%w: refusing to %s", ce, op)
+		return c.refusal("to " + op)
 	}
 	f.checked = true
 	return nil
@@ -111,8 +110,7 @@ func checkParentFile(ctx context.Context, p *File) error {
 		return c.fatal
 	}
 	if !c.soundForWriting() {
-		ce := &CheckError{File: p.name, Problems: c.rep.Problems, NotRun: c.rep.NotRun}
-		return fmt.Errorf("%w: refusing it as a parent", ce)
+		return c.refusal("it as a parent")
 	}
 	return nil
 }
