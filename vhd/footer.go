@@ -224,9 +224,9 @@ func (f *Footer) bytes() []byte {
 // complement of the byte sum of the encoded footer with the checksum field
 // taken as zero.
 func (f *Footer) ComputeChecksum() uint32 {
-	g := *f
-	g.Checksum = 0
-	return onesComplementSum(g.bytes())
+	b := f.bytes() // a fresh encoding: the footer itself is not copied
+	clear(b[footerOffChecksum : footerOffChecksum+4])
+	return onesComplementSum(b)
 }
 
 // UpdateChecksum sets Checksum to [Footer.ComputeChecksum].

@@ -105,9 +105,9 @@ func (h *Header) bytes() []byte {
 
 // ComputeChecksum returns the checksum the header should carry.
 func (h *Header) ComputeChecksum() uint32 {
-	g := *h
-	g.Checksum = 0
-	return onesComplementSum(g.bytes())
+	b := h.bytes() // a fresh encoding: the header itself is not copied
+	clear(b[headerOffChecksum : headerOffChecksum+4])
+	return onesComplementSum(b)
 }
 
 // UpdateChecksum sets Checksum to [Header.ComputeChecksum].

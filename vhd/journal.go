@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -58,11 +57,18 @@ type Journal struct {
 }
 
 // journalCRC returns the CRC-32C (Castagnoli) of b, as iSCSI and ext4
-// use it. The table is made on first use (hash/crc32 keeps it), not at
-// package initialisation, where it would cost every program that imports
-// this package (vhd-util, forked per query) a tenth of a millisecond.
+// use it, a bit at a time. A record is hashed once per resize or revert,
+// so a table (and hash/crc32, whose initialisation every program importing
+// this package would pay at start) buys nothing.
 func journalCRC(b []byte) uint32 {
-	return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
+	crc := ^uint32(0)
+	for _, c := range b {
+		crc ^= uint32(c)
+		for range 8 {
+			crc = crc>>1 ^ 0x82f63b78&-(crc&1)
+		}
+	}
+	return ^crc
 }
 
 // MarshalBinary encodes the record in its JournalSize bytes, checksum

@@ -2,7 +2,6 @@ package vhd
 
 import (
 	"context"
-	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -112,7 +111,7 @@ func PlanRawStream(ctx context.Context, r io.ReaderAt, size int64, opts *RawStre
 	blocks := (size + DefaultBlockSize - 1) / DefaultBlockSize
 	spec.Blocks = make([]StreamBlock, blocks)
 	p.holes = make([]bool, blocks)
-	id := sha1.New()
+	id := newSHA1()
 	var word [8]byte
 	binary.BigEndian.PutUint64(word[:], uint64(size))
 	id.Write(word[:])
@@ -145,7 +144,8 @@ func PlanRawStream(ctx context.Context, r io.ReaderAt, size int64, opts *RawStre
 		}
 	}
 	if spec.UUID.IsZero() {
-		copy(spec.UUID[:], id.Sum(nil))
+		sum := id.Sum()
+		copy(spec.UUID[:], sum[:])
 		spec.UUID[6] = spec.UUID[6]&0x0f | 0x50
 		spec.UUID[8] = spec.UUID[8]&0x3f | 0x80
 	}

@@ -1,7 +1,6 @@
 package vhd
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,10 +16,13 @@ type UUID [16]byte
 // is not a UUID.
 var ErrUUIDSyntax = errors.New("vhd: invalid UUID")
 
-// NewUUID returns a random (version 4) UUID from crypto/rand.
+// NewUUID returns a random (version 4) UUID from the operating system's
+// random source: getrandom(2) on Linux, crypto/rand elsewhere. It never
+// fails; when no random source works the program aborts, as crypto/rand
+// does.
 func NewUUID() UUID {
 	var u UUID
-	rand.Read(u[:]) // never fails: crypto/rand aborts the program instead
+	randomBytes(u[:])
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	return u

@@ -68,3 +68,19 @@ func TestUUIDRoundTrip(t *testing.T) {
 		t.Error("zero UUID: IsZero false")
 	}
 }
+
+// TestNewUUID checks that random UUIDs carry version 4 and the RFC 9562
+// variant, and that a thousand of them are distinct and never zero.
+func TestNewUUID(t *testing.T) {
+	seen := make(map[UUID]bool)
+	for i := 0; i < 1000; i++ {
+		u := NewUUID()
+		if got := [2]byte{u[6] >> 4, u[8] >> 6}; got != [2]byte{4, 2} {
+			t.Fatalf("NewUUID() = %s: version %d, variant bits %b; want 4 and 10", u, got[0], got[1])
+		}
+		if u.IsZero() || seen[u] {
+			t.Fatalf("NewUUID() = %s after %d calls: zero or repeated", u, i)
+		}
+		seen[u] = true
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -27,12 +26,7 @@ const maxKeyBytes = 64
 // keyhashOf is the keyhash of an encrypted VHD's key as blktap's crypto
 // library computes it: SHA-256 of the 32-byte nonce followed by the key.
 func keyhashOf(nonce [32]byte, key []byte) [32]byte {
-	h := sha256.New()
-	h.Write(nonce[:])
-	h.Write(key)
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
+	return sha256Sum(append(nonce[:], key...))
 }
 
 // keyCmd carries one vhd-util key run's complaints: each failing function
