@@ -102,7 +102,7 @@ func checkOne(ctx context.Context, name string, co vhd.CheckOptions, stdout io.W
 		if errors.Is(p.Err, vhd.ErrOpenFailed) {
 			// vhd-util has no message of its own here: the dump starts
 			// with the failed open, whose errno is libvhd's.
-			if f, oerr := vhd.Open(name); oerr != nil {
+			if f, oerr := vhd.OpenBlockDevice(name, os.O_RDONLY); oerr != nil {
 				p.Msg = fmt.Sprintf("Failed to open %s: -%d", name, openErrno(name, oerr))
 			} else {
 				f.Close()
@@ -198,7 +198,7 @@ func checkParents(ctx context.Context, name string, co vhd.CheckOptions, stdout 
 	var seen []os.FileInfo
 	cur := name
 	for {
-		f, err := vhd.Open(cur)
+		f, err := vhd.OpenBlockDevice(cur, os.O_RDONLY)
 		if err != nil {
 			e := openErrno(cur, err)
 			fmt.Fprintf(stdout, "error getting parent: -%d\n", e)

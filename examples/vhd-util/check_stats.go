@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -58,7 +59,7 @@ type sectorStats struct {
 // statsOf counts one file's allocated and written sectors, as vhd-util's
 // check walks the BAT entries libvhd reads; nil for a fixed disk.
 func statsOf(name string) (*sectorStats, error) {
-	f, err := vhd.Open(name)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}

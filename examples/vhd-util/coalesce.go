@@ -52,7 +52,7 @@ func runCoalesce(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "error coalescing: -%d\n", code)
 		return code
 	}
-	child, err := vhd.Open(name)
+	child, err := vhd.OpenBlockDevice(name, os.O_RDONLY)
 	if err != nil {
 		code := openErrno(name, err)
 		fmt.Fprintf(stdout, "error opening %s: -%d\n", name, code)
@@ -89,7 +89,7 @@ func runCoalesce(args []string, stdout, stderr io.Writer) int {
 		if sparse {
 			fmt.Fprintf(stdout, "opening for sparse writes\n")
 		}
-		p, err := vhd.OpenFile(pname, os.O_RDWR)
+		p, err := vhd.OpenBlockDevice(pname, os.O_RDWR)
 		if err == nil && p.Footer.Disabled() {
 			err = vhd.ErrDisabled
 		}

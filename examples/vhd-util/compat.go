@@ -43,10 +43,7 @@ func (c *compatFile) pread(b []byte, off uint64) error {
 	if c.osf == nil && c.err == nil && c.f != nil {
 		c.osf, c.err = os.Open(c.f.Name())
 		if c.err == nil {
-			var st os.FileInfo
-			if st, c.err = c.osf.Stat(); c.err == nil {
-				c.size = st.Size()
-			}
+			c.size, c.err = sizeOf(c.osf)
 		}
 	}
 	if c.err != nil {
@@ -295,4 +292,18 @@ func (c *compatFile) allocated() (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// sizeOf returns the size of the open file f as libvhd sees it: what Stat
+// says for a regular file, and where seeking to the end lands for a block
+// device, such as the logical volume an LVM-based SR keeps a VHD in.
+func sizeOf(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if st.Mode().IsRegular() {
+		return st.Size(), nil
+	}
+	return f.Seek(0, io.SeekEnd)
 }

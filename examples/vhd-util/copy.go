@@ -44,7 +44,7 @@ func runCopy(args []string, stdout, stderr io.Writer) int {
 		copyUsage(stdout)
 		return errEINVAL
 	}
-	src, err := vhd.Open(name)
+	src, err := vhd.OpenBlockDevice(name, os.O_RDONLY)
 	if err != nil {
 		e := openErrno(name, err)
 		fmt.Fprintf(stdout, "error opening %s: -%d\n", name, e)

@@ -29,6 +29,16 @@
 // floors to MiB, -d counts a raw parent) are vhd-util's. Everything is
 // done in-process by the vhd and chain packages; nothing is executed.
 //
+// NAME may be a block device, such as the logical volume an LVM-based SR
+// keeps a VHD in, as with vhd-util: the footer is the one at the device's
+// end (query and read fall back to the copy at offset 0, as vhd-util
+// does), and writes stay inside the device (vhd.OpenBlockDevice). query,
+// check, read, set, modify -s and -z, repair, fill, key and the fast
+// resize work on one. Not yet: snapshot onto or from a device, modify -p
+// and coalesce with a parent on one, resize -j when the block table must
+// grow, repair -b, scan of devices and scan -l (volume groups). FIFOs and
+// character devices are refused without blocking.
+//
 // # Differences from vhd-util
 //
 // Where vhd-util misbehaves in a way no caller can depend on, this command

@@ -14,7 +14,7 @@ import (
 // when the file does not open the open error and a raw dump of its first
 // and last sectors. No script parses it.
 func dumpMetadata(w io.Writer, name string) {
-	f, err := vhd.Open(name)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDONLY)
 	if err != nil {
 		fmt.Fprintf(w, "Failed to open %s: -%d\n", name, openErrno(name, err))
 		dumpRaw(w, name)
@@ -99,7 +99,7 @@ func dumpRaw(w io.Writer, name string) {
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	size, err := sizeOf(f)
 	if err != nil {
 		return
 	}
@@ -107,8 +107,8 @@ func dumpRaw(w io.Writer, name string) {
 	if n, _ := f.ReadAt(b, 0); n > 0 {
 		fmt.Fprintf(w, "first sector (offset 0):\n%s", hex.Dump(b[:n]))
 	}
-	if st.Size() > vhd.SectorSize {
-		off := st.Size() - vhd.SectorSize
+	if size > vhd.SectorSize {
+		off := size - vhd.SectorSize
 		if n, _ := f.ReadAt(b, off); n > 0 {
 			fmt.Fprintf(w, "last sector (offset %#x):\n%s", off, hex.Dump(b[:n]))
 		}

@@ -81,11 +81,10 @@ func openErrno(name string, err error) int {
 		return errno(err)
 	}
 	defer f.Close()
-	st, serr := f.Stat()
+	size, serr := sizeOf(f)
 	if serr != nil {
 		return errno(err)
 	}
-	size := st.Size()
 	c := &compatFile{osf: f, size: size}
 	type try struct{ off, n int64 }
 	var tries []try

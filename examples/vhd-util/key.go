@@ -225,7 +225,7 @@ func runKey(args []string, stdout, stderr io.Writer) int {
 	if set {
 		flag = os.O_RDWR
 	}
-	f, err := vhd.OpenFile(name, flag)
+	f, err := vhd.OpenBlockDevice(name, flag)
 	if err == nil && set && f.Footer.Disabled() {
 		f.Close()
 		err = vhd.ErrDisabled
@@ -269,7 +269,7 @@ func runKey(args []string, stdout, stderr io.Writer) int {
 // readKeyhash reads the keyhash from the batmap header as it is on disk;
 // a file without a batmap has none here.
 func readKeyhash(f *vhd.File) (vhd.Keyhash, error) {
-	g, err := vhd.Open(f.Name())
+	g, err := vhd.OpenBlockDevice(f.Name(), os.O_RDONLY)
 	if err != nil {
 		return vhd.Keyhash{}, err
 	}

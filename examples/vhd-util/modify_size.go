@@ -45,7 +45,7 @@ func setPhysSize(name string, size int64, stdout io.Writer) int {
 }
 
 func physSize(name string, size int64) int {
-	f, err := vhd.Open(name)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDONLY)
 	if err != nil {
 		return openErrno(name, err)
 	}

@@ -27,7 +27,7 @@ func zeroDisk(name string, stdout io.Writer) int {
 }
 
 func zeroBlocks(name string) int {
-	f, err := vhd.OpenFile(name, os.O_RDWR)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDWR)
 	if err != nil {
 		return openErrno(name, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"syscall"
 
@@ -56,7 +57,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		return errEINVAL
 	}
 
-	f, err := vhd.Open(name)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDONLY)
 	if err != nil {
 		e := openErrno(name, err)
 		fmt.Fprintf(stdout, "error opening %s: -%d\n", name, e)

@@ -109,7 +109,7 @@ func runRead(args []string, stdout, stderr io.Writer) int {
 	if fast {
 		f, err = vhd.OpenWithFooter(name, os.O_RDONLY, vhd.FooterBackup)
 	} else {
-		f, err = vhd.Open(name)
+		f, err = vhd.OpenBlockDevice(name, os.O_RDONLY)
 	}
 	if err != nil {
 		e := openErrno(name, err)

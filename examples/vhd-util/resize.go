@@ -55,7 +55,7 @@ func runResize(args []string, stdout, stderr io.Writer) int {
 		resizeUsage(stdout)
 		return errEINVAL
 	}
-	f, err := vhd.Open(name)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDONLY)
 	if err != nil {
 		e := openErrno(name, err)
 		fmt.Fprintf(stdout, "error opening %s: -%d\n", name, e)
@@ -84,7 +84,7 @@ func runResize(args []string, stdout, stderr io.Writer) int {
 // openForResize opens name for writing as resize does, refusing a disk
 // disabled by a journaled operation.
 func openForResize(name string) (*vhd.File, int) {
-	f, err := vhd.OpenFile(name, os.O_RDWR)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDWR)
 	if err == nil && f.Footer.Disabled() {
 		f.Close()
 		err = vhd.ErrDisabled

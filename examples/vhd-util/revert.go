@@ -61,7 +61,7 @@ func runRevert(args []string, stdout, stderr io.Writer) int {
 		}
 		return failed("opening", err)
 	}
-	f, err := vhd.OpenFile(name, os.O_RDWR)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDWR)
 	if err != nil {
 		e := openErrno(name, err)
 		fmt.Fprintf(stdout, "opening journal failed: -%d\n", e)

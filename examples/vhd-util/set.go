@@ -85,7 +85,7 @@ func runSet(args []string, stdout, stderr io.Writer) int {
 // disabled ("v_poison") VHD is refused with EINVAL. On failure it prints
 // "error opening NAME: -ERR" and returns the status.
 func openWritable(name string, stdout io.Writer) (*vhd.File, int) {
-	f, err := vhd.OpenFile(name, os.O_RDWR)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDWR)
 	if err == nil && f.Footer.Disabled() {
 		f.Close()
 		err = vhd.ErrDisabled

@@ -102,7 +102,7 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		if !raw {
 			// A parent that does not open fails as libvhd's open fails.
-			if pf, perr := vhd.Open(parent); perr != nil {
+			if pf, perr := vhd.OpenBlockDevice(parent, os.O_RDONLY); perr != nil {
 				return openErrno(parent, perr)
 			} else {
 				pf.Close()
@@ -132,7 +132,7 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 func snapshotTarget(parent string) (target string, code int) {
 	cur := parent
 	for range 1024 {
-		f, err := vhd.Open(cur)
+		f, err := vhd.OpenBlockDevice(cur, os.O_RDONLY)
 		if err != nil || f.Footer.Disabled() {
 			if f != nil {
 				f.Close()
@@ -169,7 +169,7 @@ func snapshotTarget(parent string) (target string, code int) {
 // virtualSize is the footer's current size of the VHD at name, 0 when it
 // does not open.
 func virtualSize(name string) uint64 {
-	f, err := vhd.Open(name)
+	f, err := vhd.OpenBlockDevice(name, os.O_RDONLY)
 	if err != nil {
 		return 0
 	}

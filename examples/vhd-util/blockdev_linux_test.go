@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vhdkit/vhdkit/vhd"
+	"github.com/vhdkit/vhdkit/vhd/vhdtest"
+)
+
+// lvSize is the size of the logical volumes the block device tests make:
+// larger than the VHD they hold, as an LVM SR's volumes are.
+const lvSize = 12 * mib
+
+// lvImage returns a file of lvSize bytes holding, at its start, an 8 MiB
+// dynamic VHD whose first block holds data, and the offset of the footer at
+// the end of that data. With footerAtEnd the footer is also at the file's
+// end, where an LVM SR keeps it (vhd-util modify -s); without, only after
+// the data, as a copy of the VHD left it.
+func lvImage(t *testing.T, dir string, footerAtEnd bool) (string, int64) {
+	t.Helper()
+	src := vhdtest.Dynamic(t, filepath.Join(dir, "src.vhd"), 8*mib, nil, vhdtest.Fill(1, 0, 4096))
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := make([]byte, lvSize)
+	copy(img, b)
+	if footerAtEnd {
+		copy(img[lvSize-vhd.FooterSize:], b[len(b)-vhd.FooterSize:])
+	}
+	name := filepath.Join(dir, "lv.img")
+	if err := os.WriteFile(name, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name, int64(len(b) - vhd.FooterSize)
+}
+
+// loopDevice attaches img to a free loop device, as a logical volume
+// stands for a VHD on an LVM SR, and returns its path and a function that
+// detaches it (after which img holds whatever was written). It skips the
+// test where loop devices cannot be attached (no losetup, not root).
+func loopDevice(t *testing.T, img string) (string, func()) {
+	t.Helper()
+	losetup, err := exec.LookPath("losetup")
+	if err != nil {
+		t.Skipf("no losetup: %v", err)
+	}
+	out, err := exec.Command(losetup, "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot attach a loop device: %v: %s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	attached := true
+	detach := func() {
+		if attached {
+			attached = false
+			if out, err := exec.Command(losetup, "--detach", dev).CombinedOutput(); err != nil {
+				t.Errorf("losetup --detach %s: %v: %s", dev, err, out)
+			}
+		}
+	}
+	t.Cleanup(detach)
+	return dev, detach
+}
+
+// TestBlockDevice runs the commands SM gives a VHD on an LVM SR against a
+// loop device, as blktap's vhd-util accepts any path it can read: the
+// footer at the device's end (or, failing that, the copy at offset 0),
+// writes kept inside the device. The outputs and bytes are blktap's,
+// checked against it when VHDKIT_VHDUTIL names one. "$V" in arguments and
+// outputs stands for the device.
+func TestBlockDevice(t *testing.T) {
+	hidden := func(want uint8) func(t *testing.T, img string) {
+		return func(t *testing.T, img string) {
+			f, err := vhd.Open(img)
+			if err != nil {
+				t.Fatalf("the volume's image does not open: %v", err)
+			}
+			defer f.Close()
+			if f.Footer.Hidden != want {
+				t.Errorf("hidden %d after the command, want %d", f.Footer.Hidden, want)
+			}
+		}
+	}
+	footerAtEnd := func(t *testing.T, img string) {
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ft vhd.Footer
+		if err := ft.UnmarshalBinary(b[lvSize-vhd.FooterSize:]); err != nil || !ft.ChecksumValid() {
+			t.Errorf("no valid footer at the volume's end after the command (%v)", err)
+		}
+	}
+	for _, tc := range []struct {
+		name        string
+		footerAtEnd bool
+		args        []string
+		want        result
+		then        func(t *testing.T, img string) // with the device detached
+		unchanged   bool                           // the image must be byte-identical afterwards
+		// zeroesOldFooter: where blktap leaves the footer that followed
+		// the data, the drop-in writes zeros (README, differences).
+		zeroesOldFooter bool
+	}{
+		{name: "query", footerAtEnd: true, args: []string{"query", "-n", "$V", "-v", "-s", "-f", "-m", "-a", "-S", "-d"},
+			want: result{Stdout: "8\n2101760\nhidden: 0\nmarker: 0\nchain depth: 1\n1\n8\n"}, unchanged: true},
+		{name: "query from the copy at 0", args: []string{"query", "-n", "$V", "-v", "-f"},
+			want: result{Stdout: "8\nhidden: 0\n"}, unchanged: true},
+		{name: "query -p", footerAtEnd: true, args: []string{"query", "-n", "$V", "-p"},
+			want: result{Stdout: "$V has no parent\n"}, unchanged: true},
+		{name: "check", footerAtEnd: true, args: []string{"check", "-n", "$V"},
+			want: result{Stdout: "$V is valid\n"}, unchanged: true},
+		{name: "check -i without the footer at the end", args: []string{"check", "-i", "-n", "$V"},
+			want: result{Stdout: "$V is valid\n"}, unchanged: true},
+		{name: "set hidden", footerAtEnd: true, args: []string{"set", "-n", "$V", "-f", "hidden", "-v", "1"},
+			then: hidden(1)},
+		{name: "modify -s moves the footer to the end", args: []string{"modify", "-n", "$V", "-s", "12582912"},
+			then: footerAtEnd},
+		{name: "repair writes the footer at the end", args: []string{"repair", "-n", "$V"},
+			then: footerAtEnd},
+		{name: "fill", footerAtEnd: true, args: []string{"fill", "-n", "$V"}, zeroesOldFooter: true,
+			then: func(t *testing.T, img string) {
+				f, err := vhd.Open(img)
+				if err != nil {
+					t.Fatalf("the volume's image does not open: %v", err)
+				}
+				defer f.Close()
+				if n, err := f.AllocatedBlocks(); err != nil || n != 4 {
+					t.Errorf("%d blocks allocated after fill (%v), want 4", n, err)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tempDir(t)
+			img, oldFooter := lvImage(t, dir, tc.footerAtEnd)
+			before, err := os.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dev, detach := loopDevice(t, img)
+			args := make([]string, len(tc.args))
+			for i, a := range tc.args {
+				args[i] = strings.ReplaceAll(a, "$V", dev)
+			}
+			got := invoke(args...)
+			detach()
+			got.Stdout = strings.ReplaceAll(got.Stdout, dev, "$V")
+			got.Stderr = strings.ReplaceAll(got.Stderr, dev, "$V")
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("vhd-util %s: (-want +got)\n%s", strings.Join(tc.args, " "), diff)
+			}
+			after, err := os.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.unchanged && !bytes.Equal(before, after) {
+				t.Errorf("vhd-util %s changed the volume at byte %d", strings.Join(tc.args, " "), firstDiff(before, after))
+			}
+			if tc.then != nil {
+				tc.then(t, img)
+			}
+			ref := reference(t)
+			if ref == "" {
+				return
+			}
+			rdir := t.TempDir()
+			rimg, _ := lvImage(t, rdir, tc.footerAtEnd)
+			rdev, rdetach := loopDevice(t, rimg)
+			for i, a := range tc.args {
+				args[i] = strings.ReplaceAll(a, "$V", rdev)
+			}
+			theirs := runReference(t, ref, rdir, args)
+			rdetach()
+			theirs.Stdout = strings.ReplaceAll(theirs.Stdout, rdev, "$V")
+			theirs.Stderr = strings.ReplaceAll(theirs.Stderr, rdev, "$V")
+			if diff := cmp.Diff(theirs, got); diff != "" {
+				t.Errorf("vhd-util %s: drop-in and reference differ (-reference +drop-in):\n%s", strings.Join(tc.args, " "), diff)
+			}
+			rafter, err := os.ReadFile(rimg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.zeroesOldFooter {
+				old := after[oldFooter : oldFooter+vhd.FooterSize]
+				if !bytes.Equal(old, make([]byte, vhd.FooterSize)) {
+					t.Errorf("the footer that followed the data, at %d, is not zeroed", oldFooter)
+				}
+				copy(rafter[oldFooter:], old)
+			}
+			if !bytes.Equal(after, rafter) {
+				t.Errorf("after vhd-util %s the volumes differ at byte %d", strings.Join(tc.args, " "), firstDiff(after, rafter))
+			}
+		})
+	}
+}
