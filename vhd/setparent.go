@@ -75,7 +75,8 @@ var blktapCodes = [...]PlatformCode{PlatformMacX, PlatformW2ku, PlatformW2ru}
 // parent file's modification time, and every MacX, W2ku and W2ru locator
 // gets the parent's path relative to the child's real directory. A child
 // without such locators gets blktap's three in free slots. Locators with
-// other codes are left as they are.
+// other codes are left as they are. The parent may be a regular file or a
+// block device (the logical volume of an LVM-based SR); it is only read.
 //
 // Unlike vhd-util, SetParent checks everything before it writes anything:
 // the child and the new parent must pass the full default [Check] (the
@@ -126,7 +127,7 @@ func (f *File) SetParent(ctx context.Context, parentPath string, opts *SetParent
 	if err := f.checkForWrite(ctx, "set the parent"); err != nil {
 		return fail("check", err)
 	}
-	link, err := parentLink(ctx, childPath, parentPath, opts.Raw, Open)
+	link, err := parentLink(ctx, childPath, parentPath, opts.Raw, openNamedParent)
 	if err != nil {
 		return fail(link.field, err)
 	}
@@ -326,8 +327,8 @@ func parentLink(ctx context.Context, childPath, parentPath string, raw bool, ope
 	if err != nil {
 		return l, err
 	}
-	if !st.Mode().IsRegular() && (!raw || st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0) {
-		return l, notRegular(real, st.Mode(), raw)
+	if !st.Mode().IsRegular() && (st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0) {
+		return l, notRegular(real, st.Mode(), true)
 	}
 	if cst, err := os.Stat(childPath); err == nil && os.SameFile(cst, st) {
 		return l, ErrSameFile
@@ -380,6 +381,11 @@ func parentLink(ctx context.Context, childPath, parentPath string, raw bool, ope
 	}
 	return l, nil
 }
+
+// openNamedParent opens a VHD parent the caller named, for reading only: a
+// regular file or a block device (the logical volume an LVM-based SR keeps
+// a VHD in), never anything that could block.
+func openNamedParent(name string) (*File, error) { return OpenBlockDevice(name, os.O_RDONLY) }
 
 // fileSize returns the size of a raw image: a regular file or block
 // device, opened without blocking.

@@ -70,7 +70,8 @@ type SnapshotOptions struct {
 // time and base name, with MacX, W2ku and W2ru locators holding the
 // parent's path relative to the child's directory. A VHD parent with a null
 // UUID is refused with [ErrNullParentUUID]. The parent is only read, never
-// written; a fixed VHD can be a parent. opts may be nil.
+// written; a fixed VHD can be a parent, in a regular file or on a block
+// device (the logical volume of an LVM-based SR). opts may be nil.
 func Snapshot(childPath, parentPath string, opts *SnapshotOptions) (*File, error) {
 	if opts == nil {
 		opts = &SnapshotOptions{}
@@ -87,7 +88,7 @@ func Snapshot(childPath, parentPath string, opts *SnapshotOptions) (*File, error
 	if err != nil {
 		return nil, fail("parent", err)
 	}
-	open := Open
+	open := openNamedParent
 	if target != parentPath {
 		// A path decoded from a file is opened by the ParentOpener only.
 		open = opts.Parents.Open
@@ -186,7 +187,7 @@ func snapshotTarget(parentPath string, opts *SnapshotOptions) (string, bool, err
 		return parentPath, opts.Raw, nil
 	}
 	path := parentPath
-	p, err := Open(path)
+	p, err := openNamedParent(path)
 	if err != nil {
 		return "", false, err
 	}

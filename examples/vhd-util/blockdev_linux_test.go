@@ -201,3 +201,78 @@ func TestBlockDevice(t *testing.T) {
 		})
 	}
 }
+
+// volumeOf copies the VHD at vhdPath into a new file of lvSize bytes at img,
+// with its footer also at the end, as an LVM SR holds a VHD.
+func volumeOf(t *testing.T, vhdPath, img string) string {
+	t.Helper()
+	b, err := os.ReadFile(vhdPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]byte, lvSize)
+	copy(v, b)
+	copy(v[lvSize-vhd.FooterSize:], b[len(b)-vhd.FooterSize:])
+	if err := os.WriteFile(img, v, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestBlockDeviceParent links disks to a parent on a block device, as SM
+// does on an LVM SR: snapshot of a parent on a device, and modify -p of a
+// child on a device to that parent. "$P" and "$C" stand for the parent's
+// and the child's devices. Each step's output is blktap's, compared with it
+// when VHDKIT_VHDUTIL names one.
+func TestBlockDeviceParent(t *testing.T) {
+	steps := []struct {
+		args []string
+		want result
+	}{
+		{[]string{"snapshot", "-n", "s.vhd", "-p", "$P"}, result{}},
+		{[]string{"query", "-n", "s.vhd", "-p", "-d"}, result{Stdout: "$P\nchain depth: 2\n"}},
+		{[]string{"check", "-p", "-n", "s.vhd"}, result{Stdout: "s.vhd is valid\n$P is valid\n"}},
+		{[]string{"modify", "-n", "$C", "-p", "$P"}, result{}},
+		{[]string{"query", "-n", "$C", "-p", "-d"}, result{Stdout: "$P\nchain depth: 2\n"}},
+		{[]string{"check", "-p", "-n", "$C"}, result{Stdout: "$C is valid\n$P is valid\n"}},
+	}
+	// run makes the two volumes in dir, runs the steps through exec and
+	// returns their results with the devices replaced by "$P" and "$C".
+	run := func(dir string, exec func(args []string) result) []result {
+		pimg, _ := lvImage(t, dir, true)
+		pdev, _ := loopDevice(t, pimg)
+		other := vhdtest.Dynamic(t, filepath.Join(dir, "other.vhd"), 8*mib, nil)
+		child := vhdtest.Child(t, filepath.Join(dir, "child.vhd"), other, nil, vhdtest.Fill(2, 0, 512))
+		cdev, _ := loopDevice(t, volumeOf(t, child, filepath.Join(dir, "child.img")))
+		devices := strings.NewReplacer("$P", pdev, "$C", cdev)
+		names := strings.NewReplacer(pdev, "$P", cdev, "$C")
+		var got []result
+		for _, st := range steps {
+			args := make([]string, len(st.args))
+			for i, a := range st.args {
+				args[i] = devices.Replace(a)
+			}
+			r := exec(args)
+			r.Stdout, r.Stderr = names.Replace(r.Stdout), names.Replace(r.Stderr)
+			got = append(got, r)
+		}
+		return got
+	}
+	ours := run(tempDir(t), func(args []string) result { return invoke(args...) })
+	for i, st := range steps {
+		if diff := cmp.Diff(st.want, ours[i]); diff != "" {
+			t.Errorf("vhd-util %s: (-want +got)\n%s", strings.Join(st.args, " "), diff)
+		}
+	}
+	ref := reference(t)
+	if ref == "" {
+		return
+	}
+	rdir := t.TempDir()
+	theirs := run(rdir, func(args []string) result { return runReference(t, ref, rdir, args) })
+	for i, st := range steps {
+		if diff := cmp.Diff(theirs[i], ours[i]); diff != "" {
+			t.Errorf("vhd-util %s: drop-in and reference differ (-reference +drop-in):\n%s", strings.Join(st.args, " "), diff)
+		}
+	}
+}
