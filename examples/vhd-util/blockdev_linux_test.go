@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,34 +39,6 @@ func lvImage(t *testing.T, dir string, footerAtEnd bool) (string, int64) {
 		t.Fatal(err)
 	}
 	return name, int64(len(b) - vhd.FooterSize)
-}
-
-// loopDevice attaches img to a free loop device, as a logical volume
-// stands for a VHD on an LVM SR, and returns its path and a function that
-// detaches it (after which img holds whatever was written). It skips the
-// test where loop devices cannot be attached (no losetup, not root).
-func loopDevice(t *testing.T, img string) (string, func()) {
-	t.Helper()
-	losetup, err := exec.LookPath("losetup")
-	if err != nil {
-		t.Skipf("no losetup: %v", err)
-	}
-	out, err := exec.Command(losetup, "--find", "--show", img).CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot attach a loop device: %v: %s", err, out)
-	}
-	dev := strings.TrimSpace(string(out))
-	attached := true
-	detach := func() {
-		if attached {
-			attached = false
-			if out, err := exec.Command(losetup, "--detach", dev).CombinedOutput(); err != nil {
-				t.Errorf("losetup --detach %s: %v: %s", dev, err, out)
-			}
-		}
-	}
-	t.Cleanup(detach)
-	return dev, detach
 }
 
 // TestBlockDevice runs the commands SM gives a VHD on an LVM SR against a
@@ -145,7 +116,7 @@ func TestBlockDevice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dev, detach := loopDevice(t, img)
+			dev, detach := vhdtest.LoopDevice(t, img)
 			args := make([]string, len(tc.args))
 			for i, a := range tc.args {
 				args[i] = strings.ReplaceAll(a, "$V", dev)
@@ -173,7 +144,7 @@ func TestBlockDevice(t *testing.T) {
 			}
 			rdir := t.TempDir()
 			rimg, _ := lvImage(t, rdir, tc.footerAtEnd)
-			rdev, rdetach := loopDevice(t, rimg)
+			rdev, rdetach := vhdtest.LoopDevice(t, rimg)
 			for i, a := range tc.args {
 				args[i] = strings.ReplaceAll(a, "$V", rdev)
 			}
@@ -240,10 +211,10 @@ func TestBlockDeviceParent(t *testing.T) {
 	// returns their results with the devices replaced by "$P" and "$C".
 	run := func(dir string, exec func(args []string) result) []result {
 		pimg, _ := lvImage(t, dir, true)
-		pdev, _ := loopDevice(t, pimg)
+		pdev, _ := vhdtest.LoopDevice(t, pimg)
 		other := vhdtest.Dynamic(t, filepath.Join(dir, "other.vhd"), 8*mib, nil)
 		child := vhdtest.Child(t, filepath.Join(dir, "child.vhd"), other, nil, vhdtest.Fill(2, 0, 512))
-		cdev, _ := loopDevice(t, volumeOf(t, child, filepath.Join(dir, "child.img")))
+		cdev, _ := vhdtest.LoopDevice(t, volumeOf(t, child, filepath.Join(dir, "child.img")))
 		devices := strings.NewReplacer("$P", pdev, "$C", cdev)
 		names := strings.NewReplacer(pdev, "$P", cdev, "$C")
 		var got []result
