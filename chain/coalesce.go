@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -91,9 +92,13 @@ type CoalesceResult struct {
 // immediate parent (or, with CoalesceOptions.Into, every sector of the
 // child and the links above it into that ancestor), so that the parent
 // then reads as the child did. The parent may be a dynamic, fixed or
-// differencing VHD, or, in compatible mode, a raw image. The child is never
-// written, and the parent's UUID, hidden flag, virtual size and footer stay
-// as they were; no other file is created.
+// differencing VHD, or, in compatible mode, a raw image. In compatible
+// mode the child, the links and the parent may also be block devices (the
+// logical volumes of an LVM-based SR): a parent on one keeps its footer at
+// the device's end, and its new blocks must fit in front of it
+// (vhd.ErrTooLarge otherwise). The child is never written, and the parent's
+// UUID, hidden flag, virtual size and footer stay as they were; no other
+// file is created.
 //
 // Before anything is written, every file must pass [vhd.Check], and no
 // child may be larger than its parent (ErrLargerThanParent). The parent is
@@ -117,9 +122,10 @@ func Coalesce(ctx context.Context, child string, opts *CoalesceOptions) (*Coales
 // coalesceHooks let tests write the parent through a fault-injecting file
 // and use small batches.
 type coalesceHooks struct {
-	wrap  func(*os.File) targetFile // nil: the file itself
-	batch int64                     // bytes between syncs; 0: batchBytes
-	noDir bool                      // do not sync the parent's directory
+	wrap   func(*os.File) targetFile // nil: the file itself
+	batch  int64                     // bytes between syncs; 0: batchBytes
+	noDir  bool                      // do not sync the parent's directory
+	device bool                      // write the parent as a block device is written
 }
 
 // coalesce is Coalesce with hooks.
@@ -157,6 +163,7 @@ func coalesce(ctx context.Context, child string, opts *CoalesceOptions, hooks co
 	if err != nil {
 		return nil, fmt.Errorf("chain: coalesce: %s: %w", t.path, err)
 	}
+	tgt.device = t.device || hooks.device
 	src := &source{unit: 2 << 20, vsize: t.vsize}
 	if tgt.dyn != nil {
 		src.unit = tgt.dyn.bs
@@ -228,11 +235,12 @@ type openLink struct {
 }
 
 type openTarget struct {
-	path  string
-	fd    *os.File
-	vf    *vhd.File // nil for a raw image
-	size  int64     // file size
-	vsize int64     // virtual size
+	path   string
+	fd     *os.File
+	vf     *vhd.File // nil for a raw image
+	size   int64     // file size (a block device's: where seeking to its end lands)
+	vsize  int64     // virtual size
+	device bool      // a block device, in Compat mode: its footer stays at its end
 }
 
 func (p *coalescePlan) close() {
@@ -346,7 +354,7 @@ func openLinkAt(res *Resolver, path, openPath string) (openLink, os.FileInfo, er
 	}
 	var vf *vhd.File
 	if res.mode == Compat {
-		vf, err = vhd.Open(openPath)
+		vf, err = vhd.OpenBlockDevice(openPath, os.O_RDONLY)
 	} else {
 		vf, err = res.openReal(openPath)
 	}
@@ -367,7 +375,8 @@ func openLinkAt(res *Resolver, path, openPath string) (openLink, os.FileInfo, er
 }
 
 // openTargetAt opens the file a coalesce writes, read-write: a VHD, or with
-// raw a raw image. It must be a regular file.
+// raw a raw image. It must be a regular file or, in Compat mode, a block
+// device (the logical volume of an LVM-based SR), as the resolver opens.
 func openTargetAt(res *Resolver, path string, raw bool) (openTarget, error) {
 	real := path
 	if res.mode == Confined {
@@ -386,7 +395,8 @@ func openTargetAt(res *Resolver, path string, raw bool) (openTarget, error) {
 		fd.Close()
 		return openTarget{}, err
 	}
-	if !st.Mode().IsRegular() {
+	t.device = res.mode == Compat && st.Mode()&fs.ModeDevice != 0 && st.Mode()&fs.ModeCharDevice == 0
+	if !st.Mode().IsRegular() && !t.device {
 		fd.Close()
 		return openTarget{}, fmt.Errorf("chain: coalesce into %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: syscall.EINVAL})
 	}
@@ -397,6 +407,12 @@ func openTargetAt(res *Resolver, path string, raw bool) (openTarget, error) {
 		}
 	}
 	t.size = st.Size()
+	if t.device {
+		if t.size, err = fd.Seek(0, io.SeekEnd); err != nil {
+			fd.Close()
+			return openTarget{}, err
+		}
+	}
 	if raw {
 		t.vsize = t.size
 		return t, nil

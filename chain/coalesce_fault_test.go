@@ -116,10 +116,10 @@ func (f *faultFile) crash(keep func(fileOp) bool) []byte {
 
 // runFaulty runs a coalesce of child whose parent writes go to a faultFile
 // failing at operation failAt (0: never) and returns the file.
-func runFaulty(t *testing.T, child string, opts *CoalesceOptions, batch int64, failAt int) (*faultFile, error) {
+func runFaulty(t *testing.T, child string, opts *CoalesceOptions, batch int64, device bool, failAt int) (*faultFile, error) {
 	t.Helper()
 	var ff *faultFile
-	_, err := coalesce(context.Background(), child, opts, coalesceHooks{batch: batch, noDir: true, wrap: func(fd *os.File) targetFile {
+	_, err := coalesce(context.Background(), child, opts, coalesceHooks{batch: batch, noDir: true, device: device, wrap: func(fd *os.File) targetFile {
 		st, err := fd.Stat()
 		if err != nil {
 			t.Fatal(err)
@@ -169,14 +169,25 @@ func TestCoalesceFaults(t *testing.T) {
 					continue
 				}
 				t.Run(name, func(t *testing.T) {
-					testFaults(t, tc, sparse, batch)
+					testFaults(t, tc, sparse, batch, false)
 				})
 			}
 		}
 	}
 }
 
-func testFaults(t *testing.T, tc coalesceCase, sparse bool, batch int64) {
+// TestCoalesceFaultsDevice is TestCoalesceFaults for a parent written as a
+// block device is (an LVM SR's logical volume): its footer stays at its end
+// and nothing is cut, so the new blocks go between the data and the footer.
+func TestCoalesceFaultsDevice(t *testing.T) {
+	for _, tc := range coalesceCases() {
+		if tc.name == "dynamic-trailing-space" { // room between the data and the footer
+			t.Run(tc.name+"/batch-per-block", func(t *testing.T) { testFaults(t, tc, false, 2*miB, true) })
+		}
+	}
+}
+
+func testFaults(t *testing.T, tc coalesceCase, sparse bool, batch int64, device bool) {
 	dir := t.TempDir()
 	child, parent, raw := tc.build(t, dir)
 	target := raw
@@ -192,11 +203,14 @@ func testFaults(t *testing.T, tc coalesceCase, sparse bool, batch int64) {
 	want := readChildView(t, child, raw)
 
 	// The uninterrupted run, and how many operations it makes.
-	ff, err := runFaulty(t, child, opts, batch, 0)
+	ff, err := runFaulty(t, child, opts, batch, device, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	final, nops := ff.cur, ff.ops
+	if device && (len(final) != len(orig) || !bytes.Equal(final[len(final)-512:], orig[len(orig)-512:])) {
+		t.Fatalf("written as a device, the parent changed size (%d, was %d) or its footer at the end", len(final), len(orig))
+	}
 	if !bytes.Equal(ff.crash(nil), final) {
 		t.Fatal("a crash right after Coalesce returned loses writes: not durable on return")
 	}
@@ -239,7 +253,7 @@ func testFaults(t *testing.T, tc coalesceCase, sparse bool, batch int64) {
 	seen := make(map[[32]byte]bool) // images already checked
 	for at := 1; at <= nops; at++ {
 		restore(orig)
-		ff, err := runFaulty(t, child, opts, batch, at)
+		ff, err := runFaulty(t, child, opts, batch, device, at)
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("fault at %d: err = %v, want the injected fault", at, err)
 		}
@@ -265,7 +279,7 @@ func testFaults(t *testing.T, tc coalesceCase, sparse bool, batch int64) {
 				}
 			}
 			// The rerun, in memory too (the real file's fsyncs are slow).
-			rerun, err := runFaulty(t, child, opts, batch, 0)
+			rerun, err := runFaulty(t, child, opts, batch, device, 0)
 			if err != nil {
 				t.Fatalf("%s: rerun: %v", where, err)
 			}

@@ -36,6 +36,7 @@ type target struct {
 	path   string
 	size   int64 // file size at start
 	sparse bool
+	device bool // a block device: the footer stays at its end, nothing is cut
 	dyn    *dynTarget
 }
 
@@ -178,6 +179,15 @@ func (c *copier) prepare() error {
 		return nil
 	}
 	want := c.final + vhd.FooterSize
+	if c.t.device {
+		// A block device keeps its footer at its end, where it is: the
+		// new blocks must fit in front of it.
+		if want > c.t.size {
+			return fmt.Errorf("chain: coalesce: %s: the coalesced data would end at %d, past the footer of the %d-byte device: %w",
+				c.t.path, c.final, c.t.size, vhd.ErrTooLarge)
+		}
+		return nil
+	}
 	have := make([]byte, vhd.FooterSize)
 	n, _ := c.t.f.ReadAt(have, c.final)
 	if c.t.size == want && n == len(have) && bytes.Equal(have, d.footer) {

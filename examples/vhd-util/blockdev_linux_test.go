@@ -247,3 +247,63 @@ func TestBlockDeviceParent(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockDeviceCoalesce coalesces a child on a block device into its
+// parent on another, as SM's garbage collector does on an LVM SR: the
+// child is relinked to the parent's device (modify -p), then coalesced.
+// The parent then reads the child's data, its footer still at the
+// volume's end; with VHDKIT_VHDUTIL the output and the parent's bytes are
+// blktap's.
+func TestBlockDeviceCoalesce(t *testing.T) {
+	data := vhdtest.Fill(3, 2*mib-32<<10, 64<<10) // across two blocks
+	run := func(dir string, exec func(args []string) result) ([]result, []byte) {
+		pimg, _ := lvImage(t, dir, true)
+		child := vhdtest.Child(t, filepath.Join(dir, "child.vhd"), filepath.Join(dir, "src.vhd"), nil, data)
+		pdev, pdetach := vhdtest.LoopDevice(t, pimg)
+		cdev, _ := vhdtest.LoopDevice(t, volumeOf(t, child, filepath.Join(dir, "child.img")))
+		names := strings.NewReplacer(pdev, "$P", cdev, "$C")
+		var got []result
+		for _, args := range [][]string{{"modify", "-n", cdev, "-p", pdev}, {"coalesce", "-n", cdev}} {
+			r := exec(args)
+			r.Stdout, r.Stderr = names.Replace(r.Stdout), names.Replace(r.Stderr)
+			got = append(got, r)
+		}
+		pdetach()
+		b, err := os.ReadFile(pimg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, b
+	}
+	dir := tempDir(t)
+	ours, parent := run(dir, func(args []string) result { return invoke(args...) })
+	if diff := cmp.Diff([]result{{}, {Stdout: "Coalesced 128 sectors"}}, ours); diff != "" {
+		t.Errorf("modify -p, then coalesce (-want +got):\n%s", diff)
+	}
+	if !bytes.Equal(parent[lvSize-vhd.FooterSize:], parent[:vhd.FooterSize]) {
+		t.Errorf("the parent's footer at the volume's end is not its footer copy at 0")
+	}
+	p, err := vhd.New(bytes.NewReader(parent), int64(len(parent)))
+	if err != nil {
+		t.Fatalf("the parent's volume does not open: %v", err)
+	}
+	got := make([]byte, len(data.Data))
+	if _, err := p.ReadAt(got, data.Offset); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data.Data) {
+		t.Errorf("the parent does not read the child's data at %d after coalesce", data.Offset)
+	}
+	ref := reference(t)
+	if ref == "" {
+		return
+	}
+	rdir := t.TempDir()
+	theirs, rparent := run(rdir, func(args []string) result { return runReference(t, ref, rdir, args) })
+	if diff := cmp.Diff(theirs, ours); diff != "" {
+		t.Errorf("drop-in and reference differ (-reference +drop-in):\n%s", diff)
+	}
+	if !bytes.Equal(parent, rparent) {
+		t.Errorf("after coalesce the parents' volumes differ at byte %d", firstDiff(parent, rparent))
+	}
+}
