@@ -88,7 +88,8 @@
 // parent, 2 MiB blocks, no fixed disk claiming more than its file holds
 // and no two links with one UUID. In [Compat] mode, for a vhd-util
 // work-alike, absolute locators are followed as written, block devices
-// open, a differencing disk with a raw parent ends the chain, and Validate
+// open (and [Coalesce] writes into a parent on one), a differencing disk
+// with a raw parent ends the chain, and Validate
 // adds no rules of its own beyond the checker's and the parent UUIDs.
 //
 // Confined mode exists because locators are data from whoever made the

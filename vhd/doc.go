@@ -71,7 +71,9 @@
 // any possible VHD are a [FormatError] naming the field, and no arithmetic on
 // them can overflow. Every function that opens a path refuses at once, without
 // blocking, anything but a regular file ([NotRegularError]; [OpenBlockDevice]
-// and [CheckOptions.BlockDevice] accept block devices). Every writer
+// and [CheckOptions.BlockDevice] accept block devices, and so do [Snapshot]
+// and [File.SetParent] for the parent they are given, which they only read).
+// Every writer
 // ([File.WriteAt], [File.SetHidden], [File.SetMarker], [File.SetParent] and
 // the others above) runs
 // the full default Check before its first change and refuses a file with
