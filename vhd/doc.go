@@ -73,11 +73,10 @@
 // blocking, anything but a regular file ([NotRegularError]; [OpenBlockDevice]
 // and [CheckOptions.BlockDevice] accept block devices, and so do [Snapshot]
 // and [File.SetParent] for the parent they are given, which they only read).
-// Every writer
-// ([File.WriteAt], [File.SetHidden], [File.SetMarker], [File.SetParent] and
-// the others above) runs
-// the full default Check before its first change and refuses a file with
-// problems, and a refused or failed write leaves the file as it was.
+// Every writer ([File.WriteAt], [File.SetHidden], [File.SetMarker],
+// [File.SetParent] and the others above) runs the full default Check before
+// its first change and refuses a file with problems, and a refused or failed
+// write leaves the file as it was.
 //
 // The package is safe for concurrent reads of one [File]; writes must not run
 // concurrently with other calls on the same File.
