@@ -48,8 +48,10 @@ type GrowOptions struct {
 // then the table grows where it is, with the batmap and the parent
 // locators behind it as blktap lays them out, and the data blocks in the
 // way move to the end of the file (FORMAT.md §20 gives the order of the
-// writes). A file whose table does not follow its header, or a block
-// device, cannot grow its table.
+// writes). A file whose table does not follow its header cannot grow its
+// table, and a block device only within the table's sectors (the header
+// and the padding entries are all that change, as with blktap); anything
+// more fails with [ErrNoTableRoom].
 //
 // The file is checked first, as every writer checks it. Every write is
 // ordered so that a crash at any point leaves a disk that opens, passes

@@ -119,9 +119,6 @@ func (f *File) growTable(ctx context.Context, entries uint32, size int64, log *s
 		return fmt.Errorf("vhd: %s: grow the table to %d entries: %s: %w", f.name, entries, step, err)
 	}
 	t := int64(h.TableOffset)
-	if f.device {
-		return fail("layout", fmt.Errorf("a block device cannot grow: %w", ErrNoTableRoom))
-	}
 	if hdrEnd := int64(f.Footer.DataOffset) + HeaderSize; t < hdrEnd {
 		return fail("layout", fmt.Errorf("the table at %d lies before the end of the header at %d, not where blktap puts it: %w",
 			t, hdrEnd, ErrNoTableRoom))
@@ -137,6 +134,11 @@ func (f *File) growTable(ctx context.Context, entries uint32, size int64, log *s
 	lay := f.newMetaLayout(entries, size)
 	if f.tableGrowsInPlace(lay) {
 		return f.growTableInPlace(entries, log, fail)
+	}
+	if f.device {
+		// Moving metadata and blocks needs the file to grow past its
+		// footer, which a block device's end does not allow.
+		return fail("layout", fmt.Errorf("a block device cannot grow: %w", ErrNoTableRoom))
 	}
 	// The final metadata goes at the table, [t, t+size); a temporary copy
 	// first goes at x, past both the old metadata and the final one, so

@@ -46,7 +46,8 @@ func lvImage(t *testing.T, dir string, footerAtEnd bool) (string, int64) {
 // footer at the device's end (or, failing that, the copy at offset 0),
 // writes kept inside the device. The outputs and bytes are blktap's,
 // checked against it when VHDKIT_VHDUTIL names one. "$V" in arguments and
-// outputs stands for the device.
+// outputs stands for the device, "$D" in arguments for the test's
+// directory.
 func TestBlockDevice(t *testing.T) {
 	hidden := func(want uint8) func(t *testing.T, img string) {
 		return func(t *testing.T, img string) {
@@ -97,6 +98,18 @@ func TestBlockDevice(t *testing.T) {
 			then: footerAtEnd},
 		{name: "repair writes the footer at the end", args: []string{"repair", "-n", "$V"},
 			then: footerAtEnd},
+		{name: "resize -j with the table growing in its sectors", footerAtEnd: true,
+			args: []string{"resize", "-n", "$V", "-s", "100", "-j", "$D/journal"},
+			then: func(t *testing.T, img string) {
+				f, err := vhd.Open(img)
+				if err != nil {
+					t.Fatalf("the volume's image does not open: %v", err)
+				}
+				defer f.Close()
+				if got := f.VirtualSize(); got != 100*mib {
+					t.Errorf("virtual size %d after resize, want %d", got, 100*mib)
+				}
+			}},
 		{name: "fill", footerAtEnd: true, args: []string{"fill", "-n", "$V"}, zeroesOldFooter: true,
 			then: func(t *testing.T, img string) {
 				f, err := vhd.Open(img)
@@ -119,7 +132,7 @@ func TestBlockDevice(t *testing.T) {
 			dev, detach := vhdtest.LoopDevice(t, img)
 			args := make([]string, len(tc.args))
 			for i, a := range tc.args {
-				args[i] = strings.ReplaceAll(a, "$V", dev)
+				args[i] = strings.NewReplacer("$V", dev, "$D", dir).Replace(a)
 			}
 			got := invoke(args...)
 			detach()
@@ -146,7 +159,7 @@ func TestBlockDevice(t *testing.T) {
 			rimg, _ := lvImage(t, rdir, tc.footerAtEnd)
 			rdev, rdetach := vhdtest.LoopDevice(t, rimg)
 			for i, a := range tc.args {
-				args[i] = strings.ReplaceAll(a, "$V", rdev)
+				args[i] = strings.NewReplacer("$V", rdev, "$D", rdir).Replace(a)
 			}
 			theirs := runReference(t, ref, rdir, args)
 			rdetach()

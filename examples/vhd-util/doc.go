@@ -34,10 +34,10 @@
 // end (query and read fall back to the copy at offset 0, as vhd-util
 // does), and writes stay inside the device (vhd.OpenBlockDevice). query,
 // check, read, set, modify -p, -s and -z, repair, fill, key, coalesce and
-// the fast resize work on one, and snapshot, modify -p and coalesce take a
-// parent on one. Not yet: snapshot onto a device, resize -j when the block
-// table must grow, repair -b, scan of devices and scan -l (volume groups).
-// FIFOs and character devices are refused without blocking.
+// resize work on one, and snapshot, modify -p and coalesce take a parent on
+// one. Not yet: snapshot onto a device, resize -j when the block table must
+// grow past its sectors, repair -b, scan of devices and scan -l (volume
+// groups). FIFOs and character devices are refused without blocking.
 //
 // # Differences from vhd-util
 //

@@ -2,6 +2,7 @@ package vhd_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -91,5 +92,54 @@ func TestParentOnBlockDevice(t *testing.T) {
 				t.Errorf("the child's link to %s (-want +got):\n%s", dev, diff)
 			}
 		})
+	}
+}
+
+// TestGrowOnBlockDevice grows a VHD on a block device (a loop device
+// standing for an LVM SR's logical volume) whose table has room in its
+// sectors, as blktap does, and refuses a growth that would have to move
+// metadata past the device's end.
+func TestGrowOnBlockDevice(t *testing.T) {
+	dir := t.TempDir()
+	src := vhdtest.Dynamic(t, filepath.Join(dir, "d.vhd"), 8*mib, nil, vhdtest.Fill(1, 0, 4096))
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	volume := make([]byte, 12*mib)
+	copy(volume, b)
+	copy(volume[len(volume)-vhd.FooterSize:], b[len(b)-vhd.FooterSize:])
+	img := filepath.Join(dir, "d.img")
+	if err := os.WriteFile(img, volume, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev, detach := vhdtest.LoopDevice(t, img)
+	f, err := vhd.OpenBlockDevice(dev, os.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &vhd.GrowOptions{GrowTable: true, Journal: filepath.Join(dir, "journal")}
+	// 2000 entries need 16 table sectors where there is one: refused, unchanged.
+	if err := f.Grow(context.Background(), 4000*mib, opts); !errors.Is(err, vhd.ErrNoTableRoom) {
+		t.Errorf("growing to 4000 MiB on a device: %v, want an error matching ErrNoTableRoom", err)
+	}
+	// 50 entries fit in the table's one sector.
+	if err := f.Grow(context.Background(), 100*mib, opts); err != nil {
+		t.Fatalf("growing to 100 MiB on a device: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	detach()
+	g, err := vhd.Open(img)
+	if err != nil {
+		t.Fatalf("the volume's image does not open after the grow: %v", err)
+	}
+	defer g.Close()
+	if got := []int64{g.VirtualSize(), g.FileSize()}; !cmp.Equal(got, []int64{100 * mib, 12 * mib}) {
+		t.Errorf("virtual and file size %v after the grow, want [%d %d]", got, 100*mib, 12*mib)
+	}
+	if _, err := os.Stat(opts.Journal); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the journal is still there after the grow: %v", err)
 	}
 }
