@@ -35,9 +35,10 @@
 // does), and writes stay inside the device (vhd.OpenBlockDevice). query,
 // check, read, set, modify -p, -s and -z, repair, fill, key, coalesce and
 // resize work on one, and snapshot, modify -p and coalesce take a parent on
-// one. Not yet: snapshot onto a device, resize -j when the block table must
-// grow past its sectors, repair -b, scan of devices and scan -l (volume
-// groups). FIFOs and character devices are refused without blocking.
+// one. Not yet: create or snapshot onto a device, resize -j when the table
+// must grow past its sectors, repair -b, scan of devices and scan -l
+// (volume groups). FIFOs and character devices are refused without
+// blocking.
 //
 // # Differences from vhd-util
 //
