@@ -20,17 +20,7 @@ import (
 func TestParentOnBlockDevice(t *testing.T) {
 	dir := t.TempDir()
 	src := vhdtest.Dynamic(t, filepath.Join(dir, "p.vhd"), 4*mib, nil, vhdtest.Fill(1, 0, 4096))
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	volume := make([]byte, 8*mib) // the VHD at the start, its footer also at the end
-	copy(volume, b)
-	copy(volume[len(volume)-vhd.FooterSize:], b[len(b)-vhd.FooterSize:])
-	img := filepath.Join(dir, "p.img")
-	if err := os.WriteFile(img, volume, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	img := vhdtest.Volume(t, filepath.Join(dir, "p.img"), src, 8*mib)
 	dev, _ := vhdtest.LoopDevice(t, img)
 	p, err := vhd.OpenBlockDevice(dev, os.O_RDONLY)
 	if err != nil {
@@ -102,17 +92,7 @@ func TestParentOnBlockDevice(t *testing.T) {
 func TestGrowOnBlockDevice(t *testing.T) {
 	dir := t.TempDir()
 	src := vhdtest.Dynamic(t, filepath.Join(dir, "d.vhd"), 8*mib, nil, vhdtest.Fill(1, 0, 4096))
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	volume := make([]byte, 12*mib)
-	copy(volume, b)
-	copy(volume[len(volume)-vhd.FooterSize:], b[len(b)-vhd.FooterSize:])
-	img := filepath.Join(dir, "d.img")
-	if err := os.WriteFile(img, volume, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	img := vhdtest.Volume(t, filepath.Join(dir, "d.img"), src, 12*mib)
 	dev, detach := vhdtest.LoopDevice(t, img)
 	f, err := vhd.OpenBlockDevice(dev, os.O_RDWR)
 	if err != nil {

@@ -114,13 +114,9 @@ func (f *File) Fill(ctx context.Context, off, n int64) error {
 	if err != nil {
 		return err
 	}
-	if err := f.checkForWrite(ctx, "fill its blocks"); err != nil {
+	if err := f.beginWrite(ctx, "fill its blocks"); err != nil {
 		return err
 	}
-	if err := f.prepare(); err != nil {
-		return err
-	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	var buf []byte
 	for blk := first; blk <= last; {
@@ -399,17 +395,10 @@ func (f *File) Allocate(ctx context.Context, off, n int64) error {
 	if err != nil {
 		return err
 	}
-	if err := f.checkForWrite(ctx, "allocate its blocks"); err != nil {
+	if err := f.beginWrite(ctx, "allocate its blocks"); err != nil {
 		return err
 	}
-	if err := f.prepare(); err != nil {
-		return err
-	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	eod, err := f.endOfData()
 	if err != nil {
 		return err

@@ -269,16 +269,7 @@ func TestFillRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			orig := fileBytes(t, tc.path)
 			mem := newMemStore(orig)
-			var f *vhd.File
-			var err error
-			if tc.readOnly {
-				f, err = vhd.New(mem, int64(len(orig)))
-			} else {
-				f, err = vhd.NewWritable(mem, int64(len(orig)))
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := openMem(t, mem, tc.readOnly)
 			if err := tc.do(f, tc.off, tc.n); !errors.Is(err, tc.want) {
 				t.Errorf("error %v, want %v", err, tc.want)
 			}

@@ -187,13 +187,9 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || off > f.VirtualSize() || int64(len(p)) > f.VirtualSize()-off {
 		return 0, fmt.Errorf("vhd: %s: write of %d bytes at %d past virtual size %d: %w", f.name, len(p), off, f.VirtualSize(), ErrOutOfRange)
 	}
-	if err := f.checkForWrite(context.Background(), "write"); err != nil {
+	if err := f.beginWrite(context.Background(), "write"); err != nil {
 		return 0, err
 	}
-	if err := f.prepare(); err != nil {
-		return 0, err
-	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.Header == nil {
 		if end := off + int64(len(p)); end > f.size-FooterSize {
@@ -531,13 +527,9 @@ func (f *File) SetMarker(v uint8) error {
 	if err := f.writable(); err != nil {
 		return err
 	}
-	if err := f.checkForWrite(context.Background(), "set the marker"); err != nil {
+	if err := f.beginWrite(context.Background(), "set the marker"); err != nil {
 		return err
 	}
-	if err := f.prepare(); err != nil {
-		return err
-	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.batmap == nil {
 		return fmt.Errorf("vhd: %s: %w", f.name, ErrNoBatmap)

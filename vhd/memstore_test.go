@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"testing"
+
+	"github.com/vhdkit/vhdkit/vhd"
 )
 
 // memStore is an in-memory vhd.ReadWriterAt with a crash model. It can
@@ -35,6 +38,22 @@ type memOp struct {
 }
 
 var errInjected = errors.New("injected write failure")
+
+// openMem opens the VHD mem holds, read-only or writable.
+func openMem(t *testing.T, mem *memStore, readOnly bool) *vhd.File {
+	t.Helper()
+	var f *vhd.File
+	var err error
+	if readOnly {
+		f, err = vhd.New(mem, int64(len(mem.b)))
+	} else {
+		f, err = vhd.NewWritable(mem, int64(len(mem.b)))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
 
 // newMemStore returns a store holding a copy of b, all of it durable.
 func newMemStore(b []byte) *memStore {

@@ -92,17 +92,10 @@ func (f *File) Grow(ctx context.Context, size int64, opts *GrowOptions) error {
 		return fmt.Errorf("vhd: %s: grow to %d bytes needs %d table entries, the table has %d: %w",
 			f.name, size, entries, f.Header.MaxTableEntries, ErrNoTableRoom)
 	}
-	if err := f.checkForWrite(ctx, "grow"); err != nil {
+	if err := f.beginWrite(ctx, "grow"); err != nil {
 		return err
 	}
-	if err := f.prepare(); err != nil {
-		return err
-	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	var j *journalFile
 	if opts.Journal != "" {
 		var err error

@@ -41,17 +41,10 @@ func (f *File) Unallocate(ctx context.Context) error {
 	if f.Header == nil {
 		return fmt.Errorf("vhd: %s: unallocate: %w", f.name, ErrNotDynamic)
 	}
-	if err := f.checkForWrite(ctx, "unallocate its blocks"); err != nil {
+	if err := f.beginWrite(ctx, "unallocate its blocks"); err != nil {
 		return err
 	}
-	if err := f.prepare(); err != nil {
-		return err
-	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if err := f.unallocate(); err != nil {
 		f.forgetTables()
 		return err

@@ -24,6 +24,24 @@ func (f *File) checkForWrite(ctx context.Context, op string) error {
 	return f.checkForWriteExcept(ctx, op, nil)
 }
 
+// beginWrite is the start most writers share: the file checked as
+// checkForWrite checks it (op names the write in a refusal), its tables
+// loaded, then f.mu taken, which the caller releases, and ctx not done yet.
+func (f *File) beginWrite(ctx context.Context, op string) error {
+	if err := f.checkForWrite(ctx, op); err != nil {
+		return err
+	}
+	if err := f.prepare(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if err := ctx.Err(); err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
 // checkForWriteExcept is checkForWrite that lets a writer go ahead when
 // every problem found is one that allowed says the write itself mends (for
 // SetHidden, a hidden flag out of range). The File is then not marked

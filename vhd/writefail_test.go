@@ -46,16 +46,7 @@ func TestWriteAtRefusedLeavesFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			orig := fileBytes(t, tc.path)
 			mem := &memStore{b: bytes.Clone(orig)}
-			var f *vhd.File
-			var err error
-			if tc.readOnly {
-				f, err = vhd.New(mem, int64(len(mem.b)))
-			} else {
-				f, err = vhd.NewWritable(mem, int64(len(mem.b)))
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := openMem(t, mem, tc.readOnly)
 			for range 3 {
 				if _, err := f.WriteAt(vhdtest.Pattern(9, tc.n), tc.off); !errors.Is(err, tc.want) {
 					t.Fatalf("WriteAt error %v, want %v", err, tc.want)

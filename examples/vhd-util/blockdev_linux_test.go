@@ -25,20 +25,15 @@ const lvSize = 12 * mib
 func lvImage(t *testing.T, dir string, footerAtEnd bool) (string, int64) {
 	t.Helper()
 	src := vhdtest.Dynamic(t, filepath.Join(dir, "src.vhd"), 8*mib, nil, vhdtest.Fill(1, 0, 4096))
-	b, err := os.ReadFile(src)
+	st, err := os.Stat(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := make([]byte, lvSize)
-	copy(img, b)
-	if footerAtEnd {
-		copy(img[lvSize-vhd.FooterSize:], b[len(b)-vhd.FooterSize:])
+	img := vhdtest.Volume(t, filepath.Join(dir, "lv.img"), src, lvSize)
+	if !footerAtEnd {
+		vhdtest.Patch(t, img, lvSize-vhd.FooterSize, make([]byte, vhd.FooterSize)...)
 	}
-	name := filepath.Join(dir, "lv.img")
-	if err := os.WriteFile(name, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return name, int64(len(b) - vhd.FooterSize)
+	return img, st.Size() - vhd.FooterSize
 }
 
 // TestBlockDevice runs the commands SM gives a VHD on an LVM SR against a
@@ -186,23 +181,6 @@ func TestBlockDevice(t *testing.T) {
 	}
 }
 
-// volumeOf copies the VHD at vhdPath into a new file of lvSize bytes at img,
-// with its footer also at the end, as an LVM SR holds a VHD.
-func volumeOf(t *testing.T, vhdPath, img string) string {
-	t.Helper()
-	b, err := os.ReadFile(vhdPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := make([]byte, lvSize)
-	copy(v, b)
-	copy(v[lvSize-vhd.FooterSize:], b[len(b)-vhd.FooterSize:])
-	if err := os.WriteFile(img, v, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 // TestBlockDeviceParent links disks to a parent on a block device, as SM
 // does on an LVM SR: snapshot of a parent on a device, and modify -p of a
 // child on a device to that parent. "$P" and "$C" stand for the parent's
@@ -227,7 +205,7 @@ func TestBlockDeviceParent(t *testing.T) {
 		pdev, _ := vhdtest.LoopDevice(t, pimg)
 		other := vhdtest.Dynamic(t, filepath.Join(dir, "other.vhd"), 8*mib, nil)
 		child := vhdtest.Child(t, filepath.Join(dir, "child.vhd"), other, nil, vhdtest.Fill(2, 0, 512))
-		cdev, _ := vhdtest.LoopDevice(t, volumeOf(t, child, filepath.Join(dir, "child.img")))
+		cdev, _ := vhdtest.LoopDevice(t, vhdtest.Volume(t, filepath.Join(dir, "child.img"), child, lvSize))
 		devices := strings.NewReplacer("$P", pdev, "$C", cdev)
 		names := strings.NewReplacer(pdev, "$P", cdev, "$C")
 		var got []result
@@ -273,7 +251,7 @@ func TestBlockDeviceCoalesce(t *testing.T) {
 		pimg, _ := lvImage(t, dir, true)
 		child := vhdtest.Child(t, filepath.Join(dir, "child.vhd"), filepath.Join(dir, "src.vhd"), nil, data)
 		pdev, pdetach := vhdtest.LoopDevice(t, pimg)
-		cdev, _ := vhdtest.LoopDevice(t, volumeOf(t, child, filepath.Join(dir, "child.img")))
+		cdev, _ := vhdtest.LoopDevice(t, vhdtest.Volume(t, filepath.Join(dir, "child.img"), child, lvSize))
 		names := strings.NewReplacer(pdev, "$P", cdev, "$C")
 		var got []result
 		for _, args := range [][]string{{"modify", "-n", cdev, "-p", pdev}, {"coalesce", "-n", cdev}} {

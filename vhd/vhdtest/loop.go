@@ -1,9 +1,12 @@
 package vhdtest
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/vhdkit/vhdkit/vhd"
 )
 
 // LoopDevice attaches the file img to a free loop device, a block device
@@ -35,4 +38,25 @@ func LoopDevice(tb testing.TB, img string) (dev string, detach func()) {
 	}
 	tb.Cleanup(detach)
 	return dev, detach
+}
+
+// Volume writes at img a file of size bytes holding the VHD at vhdPath at
+// its start and its footer also at its end, as an LVM-based SR keeps a VHD
+// in a logical volume larger than it (vhd-util modify -s); it returns img.
+func Volume(tb testing.TB, img, vhdPath string, size int64) string {
+	tb.Helper()
+	b, err := os.ReadFile(vhdPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if int64(len(b)) > size-vhd.FooterSize {
+		tb.Fatalf("vhdtest: %s (%d bytes) does not fit in a %d-byte volume", vhdPath, len(b), size)
+	}
+	v := make([]byte, size)
+	copy(v, b)
+	copy(v[size-vhd.FooterSize:], b[len(b)-vhd.FooterSize:])
+	if err := os.WriteFile(img, v, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return img
 }
